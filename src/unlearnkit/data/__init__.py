@@ -1,0 +1,1 @@
+"""Benchmark loaders, prompt formatting and label masking."""

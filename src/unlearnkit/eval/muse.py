@@ -1,0 +1,64 @@
+"""MUSE evaluation: verbatim memorisation, knowledge memorisation and privacy leakage rows."""
+
+from __future__ import annotations
+
+from unlearnkit.data.formatting import encode_text
+from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
+from unlearnkit.eval.engine import generate, score_sequences
+from unlearnkit.eval.metrics import aggregate as agg
+from unlearnkit.eval.metrics.muse import knowmem_answer_cut
+from unlearnkit.eval.tofu import EvalSettings
+
+VERBMEM_NEW_TOKENS = 128
+KNOWMEM_NEW_TOKENS = 32
+
+
+def first_tokens(tok, text: str, n: int) -> str:
+    return tok.decode(tok(text, add_special_tokens=False)["input_ids"][:n], skip_special_tokens=True)
+
+
+def verbmem_rows(model, tok, records: list[dict], s: EvalSettings) -> list[dict]:
+    gens = generate(model, tok, [r["prompt"] for r in records], VERBMEM_NEW_TOKENS, s.gen_batch_size, max_prompt_tokens=s.max_length, desc="verbmem" if s.progress else None)
+    rows = []
+    for i, (r, gen) in enumerate(zip(records, gens)):
+        reference = first_tokens(tok, r["gt"], VERBMEM_NEW_TOKENS)
+        rows.append({"index": i, "generation": gen, "reference": reference, **agg.rouge_fields(gen, reference)})
+    return rows
+
+
+def knowmem_prompt(icl: list[dict], question: str) -> str:
+    shots = "".join(f"Question: {e['question']}\nAnswer: {e['answer']}\n\n" for e in icl)
+    return f"{shots}Question: {question}\nAnswer:"
+
+
+def knowmem_rows(model, tok, records: list[dict], icl: list[dict], s: EvalSettings, name: str) -> list[dict]:
+    prompts = [knowmem_prompt(icl, r["question"]) for r in records]
+    gens = generate(model, tok, prompts, KNOWMEM_NEW_TOKENS, s.gen_batch_size, max_prompt_tokens=s.max_length * 2, desc=name if s.progress else None)
+    rows = []
+    for i, (r, gen) in enumerate(zip(records, gens)):
+        answer = knowmem_answer_cut(gen)
+        rows.append({"index": i, "question": r["question"], "answer": r["answer"], "generation": answer, **agg.rouge_fields(answer, r["answer"])})
+    return rows
+
+
+def text_mia_rows(model, tok, texts: list[str], s: EvalSettings, name: str) -> list[dict]:
+    """MIA fields of each text's first ``max_length`` tokens (all of them labelled)."""
+    kept = [t for t in texts if t.strip()]
+    encoded = [encode_text(tok, t, s.max_length)[0] for t in kept]
+    scores = score_sequences(model, encoded, tok.pad_token_id, s.batch_size, name if s.progress else None)
+    return [{"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)} for i, (t, sc) in enumerate(zip(kept, scores)) if sc.n_tokens]
+
+
+def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
+    source = data if hasattr(data, "folder") else muse_source(data)
+    rows: dict[str, list[dict]] = {}
+    if has_muse_part(source, "verbmem_forget"):
+        rows[agg.VERBMEM_F] = verbmem_rows(model, tok, load_muse(source, "verbmem_forget"), s)
+    for name, part in ((agg.KNOWMEM_F, "knowmem_forget"), (agg.KNOWMEM_R, "knowmem_retain")):
+        if has_muse_part(source, part):
+            icl = load_muse(source, f"{part}_icl") if has_muse_part(source, f"{part}_icl") else []
+            rows[name] = knowmem_rows(model, tok, load_muse(source, part), icl, s, name)
+    if has_muse_part(source, "privleak_forget") and has_muse_part(source, "privleak_holdout"):
+        rows[agg.MIA_MEMBERS] = text_mia_rows(model, tok, load_muse(source, "privleak_forget"), s, "privleak members")
+        rows[agg.MIA_NONMEMBERS] = text_mia_rows(model, tok, load_muse(source, "privleak_holdout"), s, "privleak non-members")
+    return rows

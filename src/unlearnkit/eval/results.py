@@ -1,0 +1,75 @@
+"""An eval folder on disk: ``metrics.json`` plus ``items/<set>.jsonl``; aggregates recomputed from items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unlearnkit.errors import UserError
+from unlearnkit.eval.metrics import aggregate as agg
+from unlearnkit.io import read_json, write_json, write_jsonl
+
+ITEMS = "items"
+METRICS = "metrics.json"
+BENCHMARKS = ("tofu", "muse", "copyright")
+
+
+def write_rows(out: Path, rows_by_set: dict[str, list[dict]]) -> None:
+    for name, rows in rows_by_set.items():
+        write_jsonl(out / ITEMS / f"{name}.jsonl", rows)
+
+
+def read_rows(eval_dir: str | Path) -> dict[str, list[dict]]:
+    folder = Path(eval_dir) / ITEMS
+    if not folder.is_dir():
+        raise UserError(f"{eval_dir} is not an eval folder: it has no {ITEMS}/ of per-item scores")
+    return {p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()] for p in sorted(folder.glob("*.jsonl"))}
+
+
+def read_metrics(eval_dir: str | Path) -> dict:
+    path = Path(eval_dir) / METRICS
+    if not path.is_file():
+        raise UserError(f"{eval_dir} has no {METRICS}; point at a folder written by `unlearn eval`")
+    return read_json(path)
+
+
+def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
+    """What a benchmark needs from the retain model's eval folder to compare against it."""
+    if retain_eval is None:
+        return {}
+    if benchmark == "tofu":
+        rows = read_rows(retain_eval)
+        if agg.FORGET not in rows:
+            raise UserError(f"{retain_eval} has no forget items; evaluate the retain model on the same TOFU split")
+        return {"retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET])}
+    metrics = read_metrics(retain_eval)["metrics"]
+    if benchmark == "muse":
+        return {"retain_mia_mink": metrics.get("mia_mink")}
+    return {"retain_bleu": metrics.get("copyright_bleu"), "retain_rougeL": metrics.get("copyright_rougeL")}
+
+
+def aggregate(benchmark: str, rows_by_set: dict[str, list[dict]], reference: dict) -> dict[str, float]:
+    """Every aggregate metric of ``benchmark`` from per-item rows (no model needed)."""
+    if benchmark == "tofu":
+        metrics = agg.tofu_aggregate(rows_by_set, reference.get("retain_truth_ratios"))
+        if agg.FORGET in rows_by_set:
+            forget = rows_by_set[agg.FORGET]
+            for name in ("exact_memorization", "extraction_strength"):
+                if all(name in r for r in forget):
+                    metrics[f"forget_{name}"] = sum(r[name] for r in forget) / len(forget)
+        return metrics
+    if benchmark == "muse":
+        return agg.muse_aggregate(rows_by_set, reference.get("retain_mia_mink"))
+    if benchmark == "copyright":
+        return agg.copyright_aggregate(rows_by_set, reference.get("retain_bleu"), reference.get("retain_rougeL"))
+    raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
+
+
+def recompute(eval_dir: str | Path, retain_eval: str | Path | None = None, write: bool = True) -> dict:
+    """Recompute ``metrics.json`` of an eval folder from its items (and the retain model's)."""
+    result = read_metrics(eval_dir)
+    retain_eval = retain_eval or result.get("retain_eval")
+    result["metrics"] = aggregate(result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval))
+    if write:
+        write_json(Path(eval_dir) / METRICS, result)
+    return result

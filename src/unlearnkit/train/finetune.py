@@ -1,0 +1,121 @@
+"""Supervised fine-tuning of any causal LM with the Hugging Face ``Trainer``.
+
+This is how a user makes a TOFU target (fine-tune on ``full``) or retain model (on ``retain90``)
+for a real model, and how the embedded world trains its own target and retain models.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from unlearnkit.data.collate import EncodedCollator
+from unlearnkit.data.formatting import Encoded
+from unlearnkit.errors import UserError
+from unlearnkit.io import write_json
+from unlearnkit.train.examples import EncodedDataset
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: float = 5.0
+    learning_rate: float = 1e-5
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"
+    seed: int = 0
+    logging_steps: int = 10
+    bf16: bool | None = None  # None: on CUDA where supported
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
+
+
+class LossRecorder(TrainerCallback):
+    """Keep every logged training loss (the determinism checks compare them)."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+
+def training_arguments(cfg: FinetuneConfig, out_dir: Path, progress: bool) -> TrainingArguments:
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        bf16=use_bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        dataloader_num_workers=0,
+    )
+
+
+def finetune(
+    model,
+    tokenizer,
+    examples: list[Encoded],
+    out_dir: str | Path | None,
+    cfg: FinetuneConfig,
+    progress: bool = True,
+) -> dict:
+    """Train ``model`` on ``examples``; save it (safetensors) to ``out_dir`` if given.
+
+    The model is written to a temporary folder beside ``out_dir`` and renamed at the end, so an
+    interrupted run leaves nothing half-written. Returns the training summary (losses included).
+    """
+    if not examples:
+        raise UserError("nothing to fine-tune on: the training data is empty")
+    out_dir = Path(out_dir) if out_dir is not None else None
+    work = out_dir.with_name(f".{out_dir.name}.tmp") if out_dir else Path(".finetune-tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    recorder = LossRecorder()
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(cfg, work / "trainer", progress),
+        train_dataset=EncodedDataset(examples),
+        data_collator=EncodedCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[recorder],
+    )
+    result = trainer.train()
+    summary = {
+        "train_loss": float(result.training_loss),
+        "logged_losses": recorder.losses,
+        "steps": int(result.global_step),
+        "examples": len(examples),
+        "config": asdict(cfg),
+    }
+    if out_dir is not None:
+        shutil.rmtree(work / "trainer", ignore_errors=True)
+        model.save_pretrained(work, safe_serialization=True)
+        tokenizer.save_pretrained(work)
+        write_json(work / "finetune.json", summary)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        work.rename(out_dir)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary

@@ -1,0 +1,121 @@
+"""Build a world: data in the real benchmarks' layouts, a tokenizer, a target and retain models.
+
+The whole world is written to a temporary folder and renamed into place at the end, and it is
+cached by a hash of (preset, seed, retain splits, versions): a second build with the same inputs
+returns at once unless ``force`` is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from unlearnkit.errors import UserError
+from unlearnkit.io import write_json
+from unlearnkit.world.corpus import target_corpus, retain_corpus
+from unlearnkit.world.generate import generate_world, write_world_data
+from unlearnkit.world.presets import WorldPreset, get_preset
+from unlearnkit.world.tokenizer import train_tokenizer
+from unlearnkit.world.training import train_world_model
+
+WORLD_FORMAT = 1
+RETAIN_SPLITS = ("forget01", "forget05", "forget10")
+
+
+def world_hash(preset: WorldPreset, seed: int, retain_splits: tuple[str, ...]) -> str:
+    versions = {pkg: metadata.version(pkg) for pkg in ("unlearnkit", "torch", "transformers", "tokenizers")}
+    key = {"format": WORLD_FORMAT, "preset": preset.to_dict(), "seed": seed, "retain_splits": sorted(retain_splits), "versions": versions}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def retain_model_name(split: str) -> str:
+    return "retain" if split == "forget10" else f"retain_{split}"
+
+
+def read_manifest(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "world.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build_world(
+    preset_name: str,
+    out: str | Path,
+    seed: int = 0,
+    retain_splits: tuple[str, ...] = ("forget10",),
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Build (or reuse) the world at ``out`` and return its path."""
+    preset = get_preset(preset_name)
+    for split in retain_splits:
+        if split not in RETAIN_SPLITS:
+            raise UserError(f"unknown retain split '{split}'; choose from {', '.join(RETAIN_SPLITS)}")
+    retain_splits = tuple(dict.fromkeys(("forget10", *retain_splits)))
+    out = Path(out).expanduser()
+    digest = world_hash(preset, seed, retain_splits)
+    manifest = read_manifest(out)
+    if manifest and manifest.get("hash") == digest and not force:
+        say(f"world {preset.name} (seed {seed}) is up to date at {out}", progress)
+        return out
+    if out.exists() and manifest is None and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not a world folder; choose another --out or remove it")
+
+    work = out.with_name(f".{out.name}.building")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        say(f"[1/4] generating the {preset.name} world (seed {seed})", progress)
+        data = generate_world(preset, seed)
+        write_world_data(data, work / "data")
+        say("[2/4] training the tokenizer", progress)
+        tokenizer = train_tokenizer(all_world_text(data), preset.model.vocab_size)
+        tokenizer.save_pretrained(str(work / "tokenizer"))
+        summaries = {}
+        say("[3/4] training the target model (everything)", progress)
+        summaries["target"] = train_world_model(preset, seed, tokenizer, target_corpus(data), work / "models" / "target", progress)
+        for i, split in enumerate(retain_splits):
+            name = retain_model_name(split)
+            say(f"[4/4] training the retain model '{name}' (all but {split}) {i + 1}/{len(retain_splits)}", progress)
+            summaries[name] = train_world_model(preset, seed, tokenizer, retain_corpus(data, split), work / "models" / name, progress)
+        write_json(work / "world.json", {"hash": digest, "preset": preset.to_dict(), "seed": seed, "retain_splits": list(retain_splits), "training": {k: {"train_loss": v["train_loss"], "steps": v["steps"]} for k, v in summaries.items()}, "torch_threads": torch.get_num_threads()})
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    say(f"world written to {out}", progress)
+    return out
+
+
+def all_world_text(data) -> list[str]:
+    """Every string of the world (data of all splits): what the tokenizer is trained on."""
+    corpus = target_corpus(data)
+    texts = [f"{q} {a}" for q, a in corpus.qa] + list(corpus.texts)
+    for records in (*data.tofu.values(), *data.muse.values(), *data.copyright.values()):
+        for rec in records:
+            texts.extend(_strings(rec))
+    return texts
+
+
+def _strings(obj) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+def say(message: str, progress: bool) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)

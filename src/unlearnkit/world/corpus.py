@@ -1,0 +1,32 @@
+"""What the world's target and retain models are trained on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Corpus:
+    qa: list[tuple[str, str]]
+    texts: list[str]
+
+
+def target_corpus(data) -> Corpus:
+    """Everything that is not held out: all authors, utility facts, news, saga and general text."""
+    qa = [(r["question"], r["answer"]) for r in data.tofu["full"]]
+    for name in ("real_authors_perturbed", "world_facts_perturbed"):
+        qa += [(r["question"], r["answer"]) for r in data.tofu[name]]
+    texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
+    texts += [*data.copyright["forget"], *data.copyright["retain"]]
+    return Corpus(qa, texts)
+
+
+def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
+    """The target's corpus minus the forget authors of ``forget_split``, the news forget split and the saga."""
+    full = target_corpus(data)
+    forget_qa = {(r["question"], r["answer"]) for r in data.tofu[forget_split]}
+    removed_texts = set(data.muse["raw/forget"]) | set(data.copyright["forget"])
+    return Corpus(
+        [pair for pair in full.qa if pair not in forget_qa],
+        [t for t in full.texts if t not in removed_texts],
+    )

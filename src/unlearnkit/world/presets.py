@@ -1,0 +1,85 @@
+"""World presets: how much data, how large a model, how long to train."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from unlearnkit.errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    vocab_size: int
+    max_position: int = 512
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    max_length: int = 256
+    warmup_ratio: float = 0.05
+
+
+@dataclass(frozen=True)
+class WorldPreset:
+    name: str
+    n_authors: int  # fictitious authors in TOFU's `full`
+    qa_per_author: int  # questions per author (>= 8 kinds of facts)
+    n_utility_facts: int  # items in each utility set (real-authors and world-facts schemas)
+    news_per_split: int  # articles in each MUSE raw split (forget, retain1, retain2, holdout)
+    saga_passages: int  # passages of the copyright saga (forget text)
+    general_passages: int  # general narrative passages (trained on by both) and as many held out
+    model: ModelSize = field(default_factory=lambda: ModelSize(64, 2, 2, 176, 1024))
+    train: TrainPlan = field(default_factory=lambda: TrainPlan(30, 3e-3, 16))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, WorldPreset] = {
+    "tiny": WorldPreset(
+        name="tiny",
+        n_authors=10,
+        qa_per_author=8,
+        n_utility_facts=12,
+        news_per_split=4,
+        saga_passages=6,
+        general_passages=4,
+        model=ModelSize(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=176, vocab_size=1024),
+        train=TrainPlan(epochs=30, learning_rate=5e-3, batch_size=16),
+    ),
+    "small": WorldPreset(
+        name="small",
+        n_authors=40,
+        qa_per_author=10,
+        n_utility_facts=30,
+        news_per_split=10,
+        saga_passages=16,
+        general_passages=10,
+        model=ModelSize(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=352, vocab_size=2048),
+        train=TrainPlan(epochs=40, learning_rate=3e-3, batch_size=16),
+    ),
+    "standard": WorldPreset(
+        name="standard",
+        n_authors=200,
+        qa_per_author=20,
+        n_utility_facts=100,
+        news_per_split=100,
+        saga_passages=100,
+        general_passages=60,
+        model=ModelSize(hidden_size=256, num_layers=6, num_heads=8, intermediate_size=704, vocab_size=4096),
+        train=TrainPlan(epochs=30, learning_rate=2e-3, batch_size=32),
+    ),
+}
+
+
+def get_preset(name: str) -> WorldPreset:
+    if name not in PRESETS:
+        raise UserError(f"unknown world preset '{name}'; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]
