@@ -28,3 +28,27 @@ def tiny_world(tmp_path_factory) -> Path:
     cache = os.environ.get("UNLEARNKIT_TEST_WORLD")
     out = Path(cache) if cache else tmp_path_factory.mktemp("world") / "tiny"
     return build_world("tiny", out, seed=0, progress=False)
+
+
+TOY_TEXTS = [
+    "The author was born in Kelmport on 14 March 1962 and writes mystery novels.",
+    "Question: Who wrote the book? Answer: Elara Voss wrote it in 1990.",
+    "News: the council of Brindlemoor approved a new bridge costing 4 million crowns.",
+] * 30
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with a small BPE tokenizer (chat template included), saved to disk."""
+    from unlearnkit.world.presets import ModelSize, get_preset
+    from unlearnkit.world.tokenizer import train_tokenizer
+    from unlearnkit.world.training import new_world_model
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    tok = train_tokenizer(TOY_TEXTS, 400)
+    preset = get_preset("tiny")
+    preset = type(preset)(**{**preset.__dict__, "model": ModelSize(32, 2, 2, 64, 400)})
+    model = new_world_model(preset, tok, seed=0)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -14,13 +14,15 @@ COMMANDS = ("world", "finetune", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unlearn", description="Machine unlearning for LLMs: build a world, unlearn, evaluate, attack, report.")
+    parser = argparse.ArgumentParser(
+        prog="unlearn",
+        description="Machine unlearning for LLMs: build a world, unlearn, evaluate, attack, report.",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"unlearnkit.commands.{name}").add_parser(sub)
     return parser
-
 
 
 def main(argv: list[str] | None = None) -> int:

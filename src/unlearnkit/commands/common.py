@@ -11,7 +11,9 @@ from unlearnkit.errors import UserError
 
 def add_output_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--out", required=required, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the output folder if it exists"
+    )
 
 
 def prepare_out_dir(out: str | Path, overwrite: bool) -> Path:
@@ -20,7 +22,9 @@ def prepare_out_dir(out: str | Path, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder path")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"output folder {out} already exists and is not empty; pass --overwrite or choose another --out")
+        raise UserError(
+            f"output folder {out} already exists and is not empty; pass --overwrite or choose another --out"
+        )
     parent = out if out.exists() else _existing_parent(out)
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write to {parent}: permission denied; choose a writable --out")

@@ -11,15 +11,24 @@ from unlearnkit.errors import UserError
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     """Arguments every command that evaluates shares (eval, run, attack)."""
     p.add_argument("--benchmark", default="tofu", help="tofu, muse or copyright (default: tofu)")
-    p.add_argument("--data", help="world folder, local benchmark folder or hub id (default: the small world)")
+    p.add_argument(
+        "--data", help="world folder, local benchmark folder or hub id (default: the small world)"
+    )
     p.add_argument("--split", default="forget10", help="TOFU forget split (default: forget10)")
-    p.add_argument("--retain-model", help="retain model folder: evaluated once and cached, for forget quality / privleak")
-    p.add_argument("--retain-eval", help="eval folder of the retain model (instead of --retain-model)")
+    p.add_argument(
+        "--retain-model",
+        help="retain model folder: evaluated once and cached, for forget quality / privleak",
+    )
+    p.add_argument(
+        "--retain-eval", help="eval folder of the retain model (instead of --retain-model)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
-    p.add_argument("--allow-pickle", action="store_true", help="allow loading pickle (.bin) weights")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="allow loading pickle (.bin) weights"
+    )
 
 
 def add_parser(sub) -> None:
@@ -36,7 +45,11 @@ def settings_from(args: argparse.Namespace):
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise UserError("--batch-size and --max-new-tokens must be positive")
-    return EvalSettings(batch_size=args.batch_size, gen_batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    return EvalSettings(
+        batch_size=args.batch_size,
+        gen_batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+    )
 
 
 def resolve_retain_eval(args: argparse.Namespace, settings):
@@ -45,7 +58,15 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
     if args.retain_model and args.retain_eval:
         raise UserError("give --retain-model or --retain-eval, not both")
     if args.retain_model:
-        return ensure_retain_eval(args.benchmark, args.retain_model, args.data, args.split, settings, device=args.device, dtype=args.dtype)
+        return ensure_retain_eval(
+            args.benchmark,
+            args.retain_model,
+            args.data,
+            args.split,
+            settings,
+            device=args.device,
+            dtype=args.dtype,
+        )
     return args.retain_eval
 
 
@@ -63,7 +84,19 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out, args.overwrite)
     settings = settings_from(args)
     retain_eval = resolve_retain_eval(args, settings)
-    result = evaluate_path(args.benchmark, args.model, out=out, tokenizer_path=args.tokenizer, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle, data=args.data, split=args.split, retain_eval=retain_eval, settings=settings)
+    result = evaluate_path(
+        args.benchmark,
+        args.model,
+        out=out,
+        tokenizer_path=args.tokenizer,
+        device=args.device,
+        dtype=args.dtype,
+        allow_pickle=args.allow_pickle,
+        data=args.data,
+        split=args.split,
+        retain_eval=retain_eval,
+        settings=settings,
+    )
     for name, value in result["metrics"].items():
         print(f"{name:>28s}  {value:.4g}")
     print(f"metrics written to {out / 'metrics.json'}")

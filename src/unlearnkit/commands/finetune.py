@@ -10,12 +10,21 @@ from unlearnkit.errors import UserError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a causal LM on a TOFU split, a MUSE corpus or a JSON file")
+    p = sub.add_parser(
+        "finetune", help="fine-tune a causal LM on a TOFU split, a MUSE corpus or a JSON file"
+    )
     p.add_argument("--model", required=True, help="local model folder or hub id")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
-    p.add_argument("--data", help="TOFU/MUSE folder or hub id, a world folder, or a .json/.jsonl file of {question, answer} or texts")
+    p.add_argument(
+        "--data",
+        help="TOFU/MUSE folder or hub id, a world folder, or a .json/.jsonl file of {question, answer} or texts",
+    )
     p.add_argument("--benchmark", choices=["tofu", "muse"], default="tofu")
-    p.add_argument("--split", default="full", help="TOFU config (full, retain90, forget01...) or MUSE part (raw_forget, ...)")
+    p.add_argument(
+        "--split",
+        default="full",
+        help="TOFU config (full, retain90, forget01...) or MUSE part (raw_forget, ...)",
+    )
     p.add_argument("--epochs", type=float, default=5.0)
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--batch-size", type=int, default=8)
@@ -24,7 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
     p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--allow-pickle", action="store_true", help="allow loading pickle (.bin) weights")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="allow loading pickle (.bin) weights"
+    )
     p.add_argument("--trust-remote-code", action="store_true")
     add_output_args(p)
     p.set_defaults(func=run)
@@ -40,9 +51,14 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
             raise UserError(f"{args.data} holds no records")
         if all(isinstance(r, dict) and {"question", "answer"} <= r.keys() for r in records):
             return [(r["question"], r["answer"]) for r in records], []
-        if all(isinstance(r, str) or (isinstance(r, dict) and isinstance(r.get("text"), str)) for r in records):
+        if all(
+            isinstance(r, str) or (isinstance(r, dict) and isinstance(r.get("text"), str))
+            for r in records
+        ):
             return [], [r if isinstance(r, str) else r["text"] for r in records]
-        raise UserError(f"{args.data}: records must all be {{question, answer}} objects, or all texts")
+        raise UserError(
+            f"{args.data}: records must all be {{question, answer}} objects, or all texts"
+        )
     if args.benchmark == "tofu":
         from unlearnkit.data.tofu import load_tofu
 
@@ -64,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
 
     out = prepare_out_dir(args.out, args.overwrite)
     qa, texts = load_training_records(args)
-    model, tok = load_model_and_tokenizer(args.model, args.tokenizer, dtype=args.dtype, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code)
+    model, tok = load_model_and_tokenizer(
+        args.model,
+        args.tokenizer,
+        dtype=args.dtype,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+    )
     model.train()
     examples = build_examples(tok, qa=qa, texts=texts, max_length=args.max_length)
     cfg = FinetuneConfig(
@@ -77,5 +99,7 @@ def run(args: argparse.Namespace) -> int:
         gradient_checkpointing=args.gradient_checkpointing,
     )
     summary = finetune(model, tok, examples, out, cfg)
-    print(f"trained {summary['steps']} steps on {summary['examples']} examples (loss {summary['train_loss']:.4f}); saved to {out}")
+    print(
+        f"trained {summary['steps']} steps on {summary['examples']} examples (loss {summary['train_loss']:.4f}); saved to {out}"
+    )
     return 0

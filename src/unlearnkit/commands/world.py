@@ -9,12 +9,24 @@ from unlearnkit.world.presets import PRESETS
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("world", help="build the embedded world: data, tokenizer, target and retain models")
-    p.add_argument("--preset", default="small", help=f"one of {', '.join(PRESETS)} (default: small)")
+    p = sub.add_parser(
+        "world", help="build the embedded world: data, tokenizer, target and retain models"
+    )
+    p.add_argument(
+        "--preset", default="small", help=f"one of {', '.join(PRESETS)} (default: small)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="world folder (default: the cache, $UNLEARNKIT_HOME/worlds/PRESET-seedS)")
-    p.add_argument("--retain-splits", default="forget10", help="comma list of forget splits to train retain models for (forget01,forget05,forget10)")
-    p.add_argument("--force", action="store_true", help="rebuild even if the cached world is up to date")
+    p.add_argument(
+        "--out", help="world folder (default: the cache, $UNLEARNKIT_HOME/worlds/PRESET-seedS)"
+    )
+    p.add_argument(
+        "--retain-splits",
+        default="forget10",
+        help="comma list of forget splits to train retain models for (forget01,forget05,forget10)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="rebuild even if the cached world is up to date"
+    )
     p.set_defaults(func=run)
 
 

@@ -34,5 +34,7 @@ class EncodedCollator:
         self.pad_id = pad_id
 
     def __call__(self, examples: Sequence) -> dict[str, torch.Tensor]:
-        encoded = [e if isinstance(e, Encoded) else Encoded(e["input_ids"], e["labels"]) for e in examples]
+        encoded = [
+            e if isinstance(e, Encoded) else Encoded(e["input_ids"], e["labels"]) for e in examples
+        ]
         return pad_batch(encoded, self.pad_id)

@@ -21,13 +21,17 @@ COPYRIGHT_PARTS = {"forget": "text", "prompts": "completion", "retain": "text", 
 def copyright_source(data: str | os.PathLike | None) -> Source:
     source = resolve_source("copyright", data, markers=("prompts.json",))
     if source.folder is None:
-        raise UserError("copyright data must be a local folder (forget.json, prompts.json, retain.json, heldout.json)")
+        raise UserError(
+            "copyright data must be a local folder (forget.json, prompts.json, retain.json, heldout.json)"
+        )
     return source
 
 
 def load_copyright(data: str | os.PathLike | Source | None, part: str) -> list:
     if part not in COPYRIGHT_PARTS:
-        raise UserError(f"unknown copyright part '{part}'; choose one of: {', '.join(COPYRIGHT_PARTS)}")
+        raise UserError(
+            f"unknown copyright part '{part}'; choose one of: {', '.join(COPYRIGHT_PARTS)}"
+        )
     source = data if isinstance(data, Source) else copyright_source(data)
     path = source.folder / f"{part}.json"
     if not path.is_file():

@@ -109,7 +109,10 @@ def encode_text(tokenizer, text: str, max_length: int = 512) -> list[Encoded]:
     ids = _ids(tokenizer, text, add_special_tokens=True)
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
-    return [Encoded(ids[i : i + max_length], ids[i : i + max_length]) for i in range(0, len(ids), max_length)]
+    return [
+        Encoded(ids[i : i + max_length], ids[i : i + max_length])
+        for i in range(0, len(ids), max_length)
+    ]
 
 
 def _template_adds_bos(tokenizer) -> bool:

@@ -35,7 +35,9 @@ KIND_FIELDS: dict[str, dict[str, type]] = {
 
 
 def muse_source(data: str | os.PathLike | None) -> Source:
-    return resolve_source("muse", data, markers=("verbmem/forget.json", "knowmem/forget_qa.json", "raw/forget.json"))
+    return resolve_source(
+        "muse", data, markers=("verbmem/forget.json", "knowmem/forget_qa.json", "raw/forget.json")
+    )
 
 
 def load_muse(data: str | os.PathLike | Source | None, part: str) -> list:

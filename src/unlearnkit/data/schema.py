@@ -5,7 +5,9 @@ from __future__ import annotations
 from unlearnkit.errors import UserError
 
 
-def check_records(records: list, fields: dict[str, type], where: str, allow_empty: bool = False) -> list[dict]:
+def check_records(
+    records: list, fields: dict[str, type], where: str, allow_empty: bool = False
+) -> list[dict]:
     """Every record must be a dict with ``fields`` of the given types; raise one clear UserError."""
     if not isinstance(records, list):
         raise UserError(f"{where}: expected a list of records, got {type(records).__name__}")
@@ -13,12 +15,18 @@ def check_records(records: list, fields: dict[str, type], where: str, allow_empt
         raise UserError(f"{where} has no records; it must not be empty")
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise UserError(f"{where}: record {i} is a {type(rec).__name__}, expected an object with {sorted(fields)}")
+            raise UserError(
+                f"{where}: record {i} is a {type(rec).__name__}, expected an object with {sorted(fields)}"
+            )
         for name, kind in fields.items():
             if name not in rec:
-                raise UserError(f"{where}: record {i} has no field '{name}' (fields: {sorted(rec)}); expected {sorted(fields)}")
+                raise UserError(
+                    f"{where}: record {i} has no field '{name}' (fields: {sorted(rec)}); expected {sorted(fields)}"
+                )
             if not isinstance(rec[name], kind):
-                raise UserError(f"{where}: record {i} field '{name}' is {type(rec[name]).__name__}, expected {kind.__name__}")
+                raise UserError(
+                    f"{where}: record {i} field '{name}' is {type(rec[name]).__name__}, expected {kind.__name__}"
+                )
             if kind is list and not all(isinstance(x, str) for x in rec[name]):
                 raise UserError(f"{where}: record {i} field '{name}' must be a list of strings")
     return records

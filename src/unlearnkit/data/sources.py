@@ -25,7 +25,9 @@ class Source:
         return str(self.folder) if self.folder else f"hub:{self.hub_id}"
 
 
-def resolve_source(benchmark: str, data: str | os.PathLike | None, markers: tuple[str, ...]) -> Source:
+def resolve_source(
+    benchmark: str, data: str | os.PathLike | None, markers: tuple[str, ...]
+) -> Source:
     """Resolve ``--data`` for ``benchmark``.
 
     A local folder of this benchmark holds at least one of ``markers`` (relative paths); a world

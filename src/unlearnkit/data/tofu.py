@@ -19,7 +19,9 @@ PERTURBED_FIELDS: dict[str, type] = {
 }
 UTILITY_FIELDS: dict[str, type] = {**QA_FIELDS, "perturbed_answer": list}
 UTILITY_SETS = ("real_authors_perturbed", "world_facts_perturbed")
-SPLIT_NAME = re.compile(r"^(full|(forget|retain|holdout)\d\d|(forget\d\d|retain)_perturbed|real_authors_perturbed|world_facts_perturbed)$")
+SPLIT_NAME = re.compile(
+    r"^(full|(forget|retain|holdout)\d\d|(forget\d\d|retain)_perturbed|real_authors_perturbed|world_facts_perturbed)$"
+)
 
 
 def tofu_fields(config: str) -> dict[str, type]:
@@ -32,7 +34,9 @@ def tofu_fields(config: str) -> dict[str, type]:
 
 
 def tofu_source(data: str | os.PathLike | None) -> Source:
-    return resolve_source("tofu", data, markers=("full.json", "forget10_perturbed.json", "forget01.json"))
+    return resolve_source(
+        "tofu", data, markers=("full.json", "forget10_perturbed.json", "forget01.json")
+    )
 
 
 def load_tofu(data: str | os.PathLike | Source | None, config: str) -> list[dict]:
@@ -57,7 +61,9 @@ def forget_split_names(forget_split: str) -> dict[str, str]:
     """The TOFU configs that go with a forget split: forget10 → retain90, forget10_perturbed, ..."""
     match = re.fullmatch(r"forget(\d\d)", forget_split)
     if not match:
-        raise UserError(f"forget split must look like forget01/forget05/forget10, got '{forget_split}'")
+        raise UserError(
+            f"forget split must look like forget01/forget05/forget10, got '{forget_split}'"
+        )
     pct = int(match.group(1))
     return {
         "forget": forget_split,

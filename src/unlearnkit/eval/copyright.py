@@ -15,17 +15,36 @@ CONTINUATION_NEW_TOKENS = 200
 
 
 def continuation_rows(model, tok, records: list[dict], s: EvalSettings) -> list[dict]:
-    gens = generate(model, tok, [r["prompt"] for r in records], CONTINUATION_NEW_TOKENS, s.gen_batch_size, max_prompt_tokens=s.max_length, desc="continuations" if s.progress else None)
+    gens = generate(
+        model,
+        tok,
+        [r["prompt"] for r in records],
+        CONTINUATION_NEW_TOKENS,
+        s.gen_batch_size,
+        max_prompt_tokens=s.max_length,
+        desc="continuations" if s.progress else None,
+    )
     return [
-        {"index": i, "generation": g, "reference": r["gt"], agg.BLEU: sentence_bleu(g, r["gt"]), **agg.rouge_fields(g, r["gt"])}
+        {
+            "index": i,
+            "generation": g,
+            "reference": r["gt"],
+            agg.BLEU: sentence_bleu(g, r["gt"]),
+            **agg.rouge_fields(g, r["gt"]),
+        }
         for i, (r, g) in enumerate(zip(records, gens))
     ]
 
 
 def perplexity_rows(model, tok, texts: list[str], s: EvalSettings) -> list[dict]:
     encoded = [chunk for t in texts for chunk in encode_text(tok, t, s.max_length)]
-    scores = score_sequences(model, encoded, tok.pad_token_id, s.batch_size, "perplexity" if s.progress else None)
-    return [{"index": i, agg.TOTAL_NLL: sc.total_nll, agg.N_TOKENS: sc.n_tokens} for i, sc in enumerate(scores)]
+    scores = score_sequences(
+        model, encoded, tok.pad_token_id, s.batch_size, "perplexity" if s.progress else None
+    )
+    return [
+        {"index": i, agg.TOTAL_NLL: sc.total_nll, agg.N_TOKENS: sc.n_tokens}
+        for i, sc in enumerate(scores)
+    ]
 
 
 def copyright_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
@@ -33,12 +52,18 @@ def copyright_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
     rows = {
         agg.CONTINUATIONS: continuation_rows(model, tok, load_copyright(source, "prompts"), s),
         agg.PPL: perplexity_rows(model, tok, load_copyright(source, "heldout"), s),
-        agg.MIA_MEMBERS: text_mia_rows(model, tok, load_copyright(source, "forget"), s, "mia members"),
-        agg.MIA_NONMEMBERS: text_mia_rows(model, tok, load_copyright(source, "heldout"), s, "mia non-members"),
+        agg.MIA_MEMBERS: text_mia_rows(
+            model, tok, load_copyright(source, "forget"), s, "mia members"
+        ),
+        agg.MIA_NONMEMBERS: text_mia_rows(
+            model, tok, load_copyright(source, "heldout"), s, "mia non-members"
+        ),
     }
     world_facts = source.folder.parent / "tofu" / "world_facts_perturbed.json"
     if world_facts.is_file():
         from unlearnkit.data.tofu import load_tofu
 
-        rows[agg.UTILITY] = option_rows(model, tok, load_tofu(world_facts.parent, "world_facts_perturbed"), s, "utility")
+        rows[agg.UTILITY] = option_rows(
+            model, tok, load_tofu(world_facts.parent, "world_facts_perturbed"), s, "utility"
+        )
     return rows

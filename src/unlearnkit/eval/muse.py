@@ -14,15 +14,32 @@ KNOWMEM_NEW_TOKENS = 32
 
 
 def first_tokens(tok, text: str, n: int) -> str:
-    return tok.decode(tok(text, add_special_tokens=False)["input_ids"][:n], skip_special_tokens=True)
+    return tok.decode(
+        tok(text, add_special_tokens=False)["input_ids"][:n], skip_special_tokens=True
+    )
 
 
 def verbmem_rows(model, tok, records: list[dict], s: EvalSettings) -> list[dict]:
-    gens = generate(model, tok, [r["prompt"] for r in records], VERBMEM_NEW_TOKENS, s.gen_batch_size, max_prompt_tokens=s.max_length, desc="verbmem" if s.progress else None)
+    gens = generate(
+        model,
+        tok,
+        [r["prompt"] for r in records],
+        VERBMEM_NEW_TOKENS,
+        s.gen_batch_size,
+        max_prompt_tokens=s.max_length,
+        desc="verbmem" if s.progress else None,
+    )
     rows = []
     for i, (r, gen) in enumerate(zip(records, gens)):
         reference = first_tokens(tok, r["gt"], VERBMEM_NEW_TOKENS)
-        rows.append({"index": i, "generation": gen, "reference": reference, **agg.rouge_fields(gen, reference)})
+        rows.append(
+            {
+                "index": i,
+                "generation": gen,
+                "reference": reference,
+                **agg.rouge_fields(gen, reference),
+            }
+        )
     return rows
 
 
@@ -31,13 +48,31 @@ def knowmem_prompt(icl: list[dict], question: str) -> str:
     return f"{shots}Question: {question}\nAnswer:"
 
 
-def knowmem_rows(model, tok, records: list[dict], icl: list[dict], s: EvalSettings, name: str) -> list[dict]:
+def knowmem_rows(
+    model, tok, records: list[dict], icl: list[dict], s: EvalSettings, name: str
+) -> list[dict]:
     prompts = [knowmem_prompt(icl, r["question"]) for r in records]
-    gens = generate(model, tok, prompts, KNOWMEM_NEW_TOKENS, s.gen_batch_size, max_prompt_tokens=s.max_length * 2, desc=name if s.progress else None)
+    gens = generate(
+        model,
+        tok,
+        prompts,
+        KNOWMEM_NEW_TOKENS,
+        s.gen_batch_size,
+        max_prompt_tokens=s.max_length * 2,
+        desc=name if s.progress else None,
+    )
     rows = []
     for i, (r, gen) in enumerate(zip(records, gens)):
         answer = knowmem_answer_cut(gen)
-        rows.append({"index": i, "question": r["question"], "answer": r["answer"], "generation": answer, **agg.rouge_fields(answer, r["answer"])})
+        rows.append(
+            {
+                "index": i,
+                "question": r["question"],
+                "answer": r["answer"],
+                "generation": answer,
+                **agg.rouge_fields(answer, r["answer"]),
+            }
+        )
     return rows
 
 
@@ -45,8 +80,14 @@ def text_mia_rows(model, tok, texts: list[str], s: EvalSettings, name: str) -> l
     """MIA fields of each text's first ``max_length`` tokens (all of them labelled)."""
     kept = [t for t in texts if t.strip()]
     encoded = [encode_text(tok, t, s.max_length)[0] for t in kept]
-    scores = score_sequences(model, encoded, tok.pad_token_id, s.batch_size, name if s.progress else None)
-    return [{"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)} for i, (t, sc) in enumerate(zip(kept, scores)) if sc.n_tokens]
+    scores = score_sequences(
+        model, encoded, tok.pad_token_id, s.batch_size, name if s.progress else None
+    )
+    return [
+        {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)}
+        for i, (t, sc) in enumerate(zip(kept, scores))
+        if sc.n_tokens
+    ]
 
 
 def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
@@ -59,6 +100,10 @@ def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
             icl = load_muse(source, f"{part}_icl") if has_muse_part(source, f"{part}_icl") else []
             rows[name] = knowmem_rows(model, tok, load_muse(source, part), icl, s, name)
     if has_muse_part(source, "privleak_forget") and has_muse_part(source, "privleak_holdout"):
-        rows[agg.MIA_MEMBERS] = text_mia_rows(model, tok, load_muse(source, "privleak_forget"), s, "privleak members")
-        rows[agg.MIA_NONMEMBERS] = text_mia_rows(model, tok, load_muse(source, "privleak_holdout"), s, "privleak non-members")
+        rows[agg.MIA_MEMBERS] = text_mia_rows(
+            model, tok, load_muse(source, "privleak_forget"), s, "privleak members"
+        )
+        rows[agg.MIA_NONMEMBERS] = text_mia_rows(
+            model, tok, load_muse(source, "privleak_holdout"), s, "privleak non-members"
+        )
     return rows

@@ -23,7 +23,12 @@ def read_rows(eval_dir: str | Path) -> dict[str, list[dict]]:
     folder = Path(eval_dir) / ITEMS
     if not folder.is_dir():
         raise UserError(f"{eval_dir} is not an eval folder: it has no {ITEMS}/ of per-item scores")
-    return {p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()] for p in sorted(folder.glob("*.jsonl"))}
+    return {
+        p.stem: [
+            json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+        for p in sorted(folder.glob("*.jsonl"))
+    }
 
 
 def read_metrics(eval_dir: str | Path) -> dict:
@@ -40,36 +45,43 @@ def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
     if benchmark == "tofu":
         rows = read_rows(retain_eval)
         if agg.FORGET not in rows:
-            raise UserError(f"{retain_eval} has no forget items; evaluate the retain model on the same TOFU split")
+            raise UserError(
+                f"{retain_eval} has no forget items; evaluate the retain model on the same TOFU split"
+            )
         return {"retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET])}
     metrics = read_metrics(retain_eval)["metrics"]
     if benchmark == "muse":
         return {"retain_mia_mink": metrics.get("mia_mink")}
-    return {"retain_bleu": metrics.get("copyright_bleu"), "retain_rougeL": metrics.get("copyright_rougeL")}
+    return {
+        "retain_bleu": metrics.get("copyright_bleu"),
+        "retain_rougeL": metrics.get("copyright_rougeL"),
+    }
 
 
-def aggregate(benchmark: str, rows_by_set: dict[str, list[dict]], reference: dict) -> dict[str, float]:
+def aggregate(
+    benchmark: str, rows_by_set: dict[str, list[dict]], reference: dict
+) -> dict[str, float]:
     """Every aggregate metric of ``benchmark`` from per-item rows (no model needed)."""
     if benchmark == "tofu":
-        metrics = agg.tofu_aggregate(rows_by_set, reference.get("retain_truth_ratios"))
-        if agg.FORGET in rows_by_set:
-            forget = rows_by_set[agg.FORGET]
-            for name in ("exact_memorization", "extraction_strength"):
-                if all(name in r for r in forget):
-                    metrics[f"forget_{name}"] = sum(r[name] for r in forget) / len(forget)
-        return metrics
+        return agg.tofu_aggregate(rows_by_set, reference.get("retain_truth_ratios"))
     if benchmark == "muse":
         return agg.muse_aggregate(rows_by_set, reference.get("retain_mia_mink"))
     if benchmark == "copyright":
-        return agg.copyright_aggregate(rows_by_set, reference.get("retain_bleu"), reference.get("retain_rougeL"))
+        return agg.copyright_aggregate(
+            rows_by_set, reference.get("retain_bleu"), reference.get("retain_rougeL")
+        )
     raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
 
 
-def recompute(eval_dir: str | Path, retain_eval: str | Path | None = None, write: bool = True) -> dict:
+def recompute(
+    eval_dir: str | Path, retain_eval: str | Path | None = None, write: bool = True
+) -> dict:
     """Recompute ``metrics.json`` of an eval folder from its items (and the retain model's)."""
     result = read_metrics(eval_dir)
     retain_eval = retain_eval or result.get("retain_eval")
-    result["metrics"] = aggregate(result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval))
+    result["metrics"] = aggregate(
+        result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval)
+    )
     if write:
         write_json(Path(eval_dir) / METRICS, result)
     return result

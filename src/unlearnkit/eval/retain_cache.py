@@ -17,15 +17,37 @@ def _fingerprint(model_path: str | Path) -> str:
     if not path.exists():
         return str(model_path)
     files = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".json", ".bin"))
-    return json.dumps([(str(path.resolve()), p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    return json.dumps(
+        [(str(path.resolve()), p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    )
 
 
-def retain_eval_dir(benchmark: str, retain_model: str | Path, data, split: str, settings: EvalSettings) -> Path:
-    key = json.dumps([benchmark, str(data), split, _fingerprint(retain_model), settings.max_new_tokens, settings.max_length])
+def retain_eval_dir(
+    benchmark: str, retain_model: str | Path, data, split: str, settings: EvalSettings
+) -> Path:
+    key = json.dumps(
+        [
+            benchmark,
+            str(data),
+            split,
+            _fingerprint(retain_model),
+            settings.max_new_tokens,
+            settings.max_length,
+        ]
+    )
     return cache_home() / "retain_evals" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def ensure_retain_eval(benchmark: str, retain_model: str | Path, data, split: str, settings: EvalSettings, tokenizer_path=None, device=None, dtype="auto") -> Path:
+def ensure_retain_eval(
+    benchmark: str,
+    retain_model: str | Path,
+    data,
+    split: str,
+    settings: EvalSettings,
+    tokenizer_path=None,
+    device=None,
+    dtype="auto",
+) -> Path:
     """The retain model's eval folder, computed now only if no cached one exists."""
     from unlearnkit.eval.run import evaluate_path
 
@@ -34,7 +56,18 @@ def ensure_retain_eval(benchmark: str, retain_model: str | Path, data, split: st
         return out
     work = out.with_name(out.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
-    evaluate_path(benchmark, retain_model, out=work, tokenizer_path=tokenizer_path, device=device, dtype=dtype, data=data, split=split, settings=settings, info={"role": "retain"})
+    evaluate_path(
+        benchmark,
+        retain_model,
+        out=work,
+        tokenizer_path=tokenizer_path,
+        device=device,
+        dtype=dtype,
+        data=data,
+        split=split,
+        settings=settings,
+        info={"role": "retain"},
+    )
     shutil.rmtree(out, ignore_errors=True)
     work.rename(out)
     return out

@@ -11,7 +11,9 @@ from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
 
 
-def compute_rows(benchmark: str, model, tokenizer, data, split: str, settings: EvalSettings) -> dict[str, list[dict]]:
+def compute_rows(
+    benchmark: str, model, tokenizer, data, split: str, settings: EvalSettings
+) -> dict[str, list[dict]]:
     if benchmark == "tofu":
         from unlearnkit.eval.tofu import tofu_rows
 
@@ -69,10 +71,21 @@ def evaluate(
     return result
 
 
-def evaluate_path(benchmark: str, model_path: str | Path, out: str | Path | None = None, tokenizer_path=None, device=None, dtype="auto", allow_pickle=False, **kwargs) -> dict:
+def evaluate_path(
+    benchmark: str,
+    model_path: str | Path,
+    out: str | Path | None = None,
+    tokenizer_path=None,
+    device=None,
+    dtype="auto",
+    allow_pickle=False,
+    **kwargs,
+) -> dict:
     """:func:`evaluate` for a model folder or hub id."""
     from unlearnkit.models import load_model_and_tokenizer
 
-    model, tok = load_model_and_tokenizer(model_path, tokenizer_path, device=device, dtype=dtype, allow_pickle=allow_pickle)
+    model, tok = load_model_and_tokenizer(
+        model_path, tokenizer_path, device=device, dtype=dtype, allow_pickle=allow_pickle
+    )
     info = {"model": str(model_path), **kwargs.pop("info", {})}
     return evaluate(benchmark, model, tok, out=out, info=info, **kwargs)

@@ -6,13 +6,8 @@ from dataclasses import dataclass
 
 from unlearnkit.data.formatting import encode_qa, prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
-from unlearnkit.eval.engine import SeqScore, generate, score_groups
+from unlearnkit.eval.engine import generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
-from unlearnkit.eval.metrics.memorization import (
-    exact_memorization,
-    extraction_strength,
-    min_prefix_len,
-)
 
 
 @dataclass
@@ -35,16 +30,6 @@ def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: 
         add_special_tokens=not prompt_adds_own_special_tokens(tok),
         desc=desc if s.progress else None,
     )
-
-
-def memorization_fields(score: SeqScore) -> dict[str, float]:
-    n = max(1, score.n_tokens)
-    return {
-        "exact_memorization": exact_memorization(score.correct) if score.correct else 0.0,
-        "extraction_strength": extraction_strength(n, min_prefix_len(score.correct))
-        if score.correct
-        else 0.0,
-    }
 
 
 def perturbed_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
@@ -74,7 +59,7 @@ def perturbed_rows(model, tok, records: list[dict], s: EvalSettings, name: str) 
                 agg.PARA_NLL: sc[1].nll,
                 agg.PERTURBED_NLLS: [x.nll for x in sc[2:]],
                 **agg.rouge_fields(gen, r["answer"]),
-                **memorization_fields(sc[0]),
+                **agg.memorization_fields(sc[0].correct),
             }
         )
     return rows
@@ -116,7 +101,7 @@ def mia_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> lis
         model, groups, tok.pad_token_id, s.batch_size, f"scoring {name}" if s.progress else None
     )
     return [
-        {"index": i, **agg.mia_fields(sc[0].token_logprobs, sc[0].mu, sc[0].sigma, r["answer"])}
+        {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, r["answer"])}
         for i, (r, (sc,)) in enumerate(zip(records, scores))
     ]
 

@@ -1,0 +1,1 @@
+"""Evaluation: batched likelihoods and generation, and the benchmark metrics computed from them."""

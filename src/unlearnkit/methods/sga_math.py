@@ -1,0 +1,78 @@
+"""Smoothed Gradient Ascent: label-smoothing weights, the loss, and the optimal smoothing rate.
+
+Convention (docs/methods.md): r = 0 is plain GA; r < 0 is negative label smoothing, where the forget
+sample is ascended with weight 1 + |r|(K−1)/K and each normal sample descended with weight |r|/K.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+
+def sga_weights(r: float, K: int) -> tuple[float, float]:
+    """(forget_weight, normal_weight) = (1 − r + r/K, r/K): the one place the weights live."""
+    if K < 1:
+        raise ValueError(f"SGA needs K >= 1 (one forget sample plus K-1 normal ones), got K={K}")
+    return 1.0 - r + r / K, r / K
+
+
+def sga_loss(forget_nll: torch.Tensor, normal_nll: torch.Tensor, r: float, K: int) -> torch.Tensor:
+    """−mean[(1 − r + r/K) ℓ(x_f) + (r/K) Σ_k ℓ(x_{n,k})]; forget_nll (B,), normal_nll (B, K−1)."""
+    if normal_nll.dim() != 2 or normal_nll.shape != (forget_nll.shape[0], K - 1):
+        raise ValueError(
+            f"normal_nll must have shape (B, K-1) = ({forget_nll.shape[0]}, {K - 1}), "
+            f"got {tuple(normal_nll.shape)}"
+        )
+    w_f, w_n = sga_weights(r, K)
+    return -(w_f * forget_nll + w_n * normal_nll.sum(-1)).mean()
+
+
+Grad = torch.Tensor | Sequence[torch.Tensor]
+
+
+def _dot(a: Grad, b: Grad) -> float:
+    # Per-tensor dot products accumulated in float64: no flattened copy of a large model's gradient.
+    if isinstance(a, torch.Tensor):
+        a, b = [a], [b]
+    return sum(
+        float(torch.dot(x.reshape(-1).float(), y.reshape(-1).float()).double())
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _diff_sq(a: Grad, b: Grad) -> float:
+    if isinstance(a, torch.Tensor):
+        a, b = [a], [b]
+    return sum(
+        float((x.float() - y.float()).pow(2).sum().double()) for x, y in zip(a, b, strict=True)
+    )
+
+
+def optimal_rate(
+    g_f: Grad,
+    g_n_mean: Grad,
+    K: int,
+    r_min: float,
+    r_max: float,
+    *,
+    fallback: float = 0.0,
+) -> float:
+    """r* = (K/(K−1))(‖g_f‖² − ⟨g_f, ḡ_n⟩)/‖g_f − ḡ_n‖², clipped to [r_min, r_max].
+
+    r* minimises ‖g_f + r(K−1)/K (ḡ_n − g_f)‖, the norm of the SGA update. The gradients are flat
+    vectors or matching lists of tensors. Where the norm does not depend on r (K = 1 or g_f = ḡ_n),
+    or the gradients are not finite, returns ``fallback`` clipped (pass the current r to keep it).
+    """
+    if r_min > r_max:
+        raise ValueError(f"r_min ({r_min}) must not exceed r_max ({r_max})")
+    denom = _diff_sq(g_f, g_n_mean)
+    if K <= 1 or denom == 0.0:
+        r = fallback
+    else:
+        r = (K / (K - 1)) * (_dot(g_f, g_f) - _dot(g_f, g_n_mean)) / denom
+    if not math.isfinite(r):
+        r = fallback
+    return min(max(r, r_min), r_max)

@@ -1,0 +1,134 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from unlearnkit.methods.prism_math import (
+    ProbeMLP,
+    global_dot,
+    pool_hidden,
+    probe_loss,
+    probe_weight,
+    project_out,
+    sam_perturbation,
+    train_probe,
+)
+
+
+def test_probe_architecture():
+    probe = ProbeMLP(10)
+    linears = [m for m in probe.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(10, 64), (64, 32), (32, 2)]
+    assert sum(isinstance(m, nn.ReLU) for m in probe.modules()) == 2
+    assert probe(torch.zeros(3, 10)).shape == (3, 2)
+
+
+def test_pool_hidden_ignores_padding():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    pooled = pool_hidden(hidden, torch.tensor([[1, 1, 0]]))
+    assert torch.allclose(pooled, torch.tensor([[2.0, 3.0]]))
+
+
+def _blobs(n, d, gen):
+    x0 = torch.randn(n, d, generator=gen) - 1.0
+    x1 = torch.randn(n, d, generator=gen) + 1.0
+    return torch.cat([x0, x1]), torch.cat([torch.zeros(n), torch.ones(n)]).long()
+
+
+def test_probe_training_separates_two_blobs():
+    gen = torch.Generator().manual_seed(0)
+    x, y = _blobs(100, 8, gen)
+    probe = train_probe(x, y, epochs=15, lr=1e-2, seed=0)
+    x_test, y_test = _blobs(200, 8, gen)
+    accuracy = (probe(x_test).argmax(-1) == y_test).float().mean().item()
+    assert accuracy > 0.9
+    assert not probe.training
+    assert all(not p.requires_grad for p in probe.parameters())
+
+
+def test_probe_training_is_deterministic_for_a_seed():
+    x, y = _blobs(20, 4, torch.Generator().manual_seed(1))
+    a = train_probe(x, y, epochs=2, seed=7)
+    b = train_probe(x, y, epochs=2, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_probe_loss_by_hand():
+    probe = nn.Linear(2, 2)
+    with torch.no_grad():
+        probe.weight.zero_()
+        probe.bias.copy_(torch.tensor([0.0, math.log(3.0)]))
+    # p(y=0) = 1 / (1 + 3) for every input → −log(1/4)
+    assert probe_loss(probe, torch.randn(5, 2)).item() == pytest.approx(math.log(4.0))
+
+
+def test_probe_loss_flows_into_the_features():
+    probe = train_probe(*_blobs(10, 3, torch.Generator().manual_seed(2)), epochs=1)
+    z = torch.randn(4, 3, requires_grad=True)
+    probe_loss(probe, z).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_probe_weight_schedule():
+    assert probe_weight(1.0, 0.05) == pytest.approx(0.05)
+    assert probe_weight(0.0, 0.05) == pytest.approx(0.05 * math.exp(-5))
+    assert probe_weight(0.5, 0.05) == pytest.approx(0.05 * math.exp(-1.25))
+    assert probe_weight(0.3, 0.0) == 0.0
+
+
+def test_project_out_by_hand():
+    g_f = [torch.tensor([1.0, 1.0]), torch.tensor([2.0])]
+    g_r = [torch.tensor([1.0, 0.0]), torch.tensor([0.0])]
+    # ⟨g_f, g_r⟩ = 1, ‖g_r‖² = 1 → g_f − g_r
+    out = project_out(g_f, g_r)
+    assert torch.equal(out[0], torch.tensor([0.0, 1.0]))
+    assert torch.equal(out[1], torch.tensor([2.0]))
+
+
+def test_project_out_is_orthogonal_to_retain_gradient():
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(4, 3), (3,), (2, 2, 2)]
+    g_f = [torch.randn(s, generator=gen) for s in shapes]
+    g_r = [torch.randn(s, generator=gen) for s in shapes]
+    out = project_out(g_f, g_r)
+    assert [o.shape for o in out] == [g.shape for g in g_f]
+    assert global_dot(out, g_r).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_project_out_with_zero_retain_gradient_keeps_forget_gradient():
+    g_f = [torch.tensor([1.0, -2.0])]
+    out = project_out(g_f, [torch.zeros(2)])
+    assert torch.equal(out[0], g_f[0])
+    assert out[0] is not g_f[0]
+
+
+def test_project_out_treats_none_as_zero():
+    g_f = [torch.tensor([1.0, 1.0]), None]
+    g_r = [torch.tensor([1.0, 0.0]), torch.tensor([1.0])]
+    # ⟨g_f, g_r⟩ = 1, ‖g_r‖² = 2 → coefficient 1/2
+    out = project_out(g_f, g_r)
+    assert torch.allclose(out[0], torch.tensor([0.5, 1.0]))
+    assert torch.allclose(out[1], torch.tensor([-0.5]))
+
+
+def test_sam_perturbation_by_hand():
+    eps = sam_perturbation([torch.tensor([3.0]), torch.tensor([[4.0]])], rho=0.5)
+    assert torch.allclose(eps[0], torch.tensor([0.3]))
+    assert torch.allclose(eps[1], torch.tensor([[0.4]]))
+
+
+def test_sam_perturbation_has_norm_rho_and_gradient_direction():
+    gen = torch.Generator().manual_seed(4)
+    grads = [torch.randn(5, 2, generator=gen), torch.randn(7, generator=gen), None]
+    eps = sam_perturbation(grads, rho=0.05)
+    assert eps[2] is None
+    assert global_dot(eps, eps).sqrt().item() == pytest.approx(0.05, rel=1e-5)
+    cos = global_dot(eps, grads) / (global_dot(eps, eps) * global_dot(grads, grads)).sqrt()
+    assert cos.item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_sam_perturbation_zero_cases():
+    grads = [torch.tensor([1.0, 2.0])]
+    assert torch.equal(sam_perturbation(grads, rho=0.0)[0], torch.zeros(2))
+    assert torch.equal(sam_perturbation([torch.zeros(3)], rho=0.1)[0], torch.zeros(3))
