@@ -10,7 +10,7 @@ import sys
 
 from unlearnkit.errors import UserError
 
-COMMANDS = ("world", "finetune", "eval")
+COMMANDS = ("world", "finetune", "eval", "run", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

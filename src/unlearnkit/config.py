@@ -75,7 +75,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         raise UserError(errors[0] if errors else f"{where}: bad value {value!r}")
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise UserError(f"{where} must be one of {', '.join(map(str, typing.get_args(hint)))}, got {value!r}")
+            raise UserError(
+                f"{where} must be one of {', '.join(map(str, typing.get_args(hint)))}, got {value!r}"
+            )
         return value
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
@@ -100,7 +102,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return float(value)
         except ValueError:
             pass
-    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+    if hint in (int, float, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
         raise UserError(f"{where} must be {hint.__name__}, got {value!r} ({type(value).__name__})")
     return value
 
@@ -111,7 +115,9 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise UserError(f"unknown setting '{where}.{unknown[0]}'; known: {', '.join(sorted(names))}")
+        raise UserError(
+            f"unknown setting '{where}.{unknown[0]}'; known: {', '.join(sorted(names))}"
+        )
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 
@@ -120,7 +126,12 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> T:
+def load_config(
+    cls: type[T],
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict | None = None,
+) -> T:
     tree = dict(base or {})
     if path:
         tree = _merge(tree, read_yaml(path))

@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--force", action="store_true", help="rebuild even if the cached world is up to date"
     )
+    p.add_argument("--check", action="store_true", help="evaluate target and retain on every benchmark and print what they know")
     p.set_defaults(func=run)
 
 
@@ -38,5 +39,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or world_dir(args.preset, args.seed)
     splits = tuple(s.strip() for s in args.retain_splits.split(",") if s.strip())
     path = build_world(args.preset, out, seed=args.seed, retain_splits=splits, force=args.force)
+    if args.check:
+        from unlearnkit.world.check import check_world, format_check
+
+        print(format_check(check_world(path)))
     print(path)
     return 0

@@ -49,7 +49,11 @@ class LossRecorder(TrainerCallback):
 
 
 def training_arguments(cfg: FinetuneConfig, out_dir: Path, progress: bool) -> TrainingArguments:
-    use_bf16 = cfg.bf16 if cfg.bf16 is not None else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    use_bf16 = (
+        cfg.bf16
+        if cfg.bf16 is not None
+        else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    )
     return TrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=cfg.epochs,

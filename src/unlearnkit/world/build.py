@@ -18,7 +18,7 @@ import torch
 
 from unlearnkit.errors import UserError
 from unlearnkit.io import write_json
-from unlearnkit.world.corpus import target_corpus, retain_corpus
+from unlearnkit.world.corpus import retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.presets import WorldPreset, get_preset
 from unlearnkit.world.tokenizer import train_tokenizer
@@ -29,8 +29,16 @@ RETAIN_SPLITS = ("forget01", "forget05", "forget10")
 
 
 def world_hash(preset: WorldPreset, seed: int, retain_splits: tuple[str, ...]) -> str:
-    versions = {pkg: metadata.version(pkg) for pkg in ("unlearnkit", "torch", "transformers", "tokenizers")}
-    key = {"format": WORLD_FORMAT, "preset": preset.to_dict(), "seed": seed, "retain_splits": sorted(retain_splits), "versions": versions}
+    versions = {
+        pkg: metadata.version(pkg) for pkg in ("unlearnkit", "torch", "transformers", "tokenizers")
+    }
+    key = {
+        "format": WORLD_FORMAT,
+        "preset": preset.to_dict(),
+        "seed": seed,
+        "retain_splits": sorted(retain_splits),
+        "versions": versions,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -57,7 +65,9 @@ def build_world(
     preset = get_preset(preset_name)
     for split in retain_splits:
         if split not in RETAIN_SPLITS:
-            raise UserError(f"unknown retain split '{split}'; choose from {', '.join(RETAIN_SPLITS)}")
+            raise UserError(
+                f"unknown retain split '{split}'; choose from {', '.join(RETAIN_SPLITS)}"
+            )
     retain_splits = tuple(dict.fromkeys(("forget10", *retain_splits)))
     out = Path(out).expanduser()
     digest = world_hash(preset, seed, retain_splits)
@@ -66,7 +76,9 @@ def build_world(
         say(f"world {preset.name} (seed {seed}) is up to date at {out}", progress)
         return out
     if out.exists() and manifest is None and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not a world folder; choose another --out or remove it")
+        raise UserError(
+            f"{out} exists and is not a world folder; choose another --out or remove it"
+        )
 
     work = out.with_name(f".{out.name}.building")
     shutil.rmtree(work, ignore_errors=True)
@@ -80,12 +92,37 @@ def build_world(
         tokenizer.save_pretrained(str(work / "tokenizer"))
         summaries = {}
         say("[3/4] training the target model (everything)", progress)
-        summaries["target"] = train_world_model(preset, seed, tokenizer, target_corpus(data), work / "models" / "target", progress)
+        summaries["target"] = train_world_model(
+            preset, seed, tokenizer, target_corpus(data), work / "models" / "target", progress
+        )
         for i, split in enumerate(retain_splits):
             name = retain_model_name(split)
-            say(f"[4/4] training the retain model '{name}' (all but {split}) {i + 1}/{len(retain_splits)}", progress)
-            summaries[name] = train_world_model(preset, seed, tokenizer, retain_corpus(data, split), work / "models" / name, progress)
-        write_json(work / "world.json", {"hash": digest, "preset": preset.to_dict(), "seed": seed, "retain_splits": list(retain_splits), "training": {k: {"train_loss": v["train_loss"], "steps": v["steps"]} for k, v in summaries.items()}, "torch_threads": torch.get_num_threads()})
+            say(
+                f"[4/4] training the retain model '{name}' (all but {split}) {i + 1}/{len(retain_splits)}",
+                progress,
+            )
+            summaries[name] = train_world_model(
+                preset,
+                seed,
+                tokenizer,
+                retain_corpus(data, split),
+                work / "models" / name,
+                progress,
+            )
+        write_json(
+            work / "world.json",
+            {
+                "hash": digest,
+                "preset": preset.to_dict(),
+                "seed": seed,
+                "retain_splits": list(retain_splits),
+                "training": {
+                    k: {"train_loss": v["train_loss"], "steps": v["steps"]}
+                    for k, v in summaries.items()
+                },
+                "torch_threads": torch.get_num_threads(),
+            },
+        )
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

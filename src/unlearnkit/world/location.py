@@ -10,7 +10,9 @@ DEFAULT_SEED = 0
 
 
 def cache_home() -> Path:
-    return Path(os.environ.get("UNLEARNKIT_HOME", Path.home() / ".cache" / "unlearnkit")).expanduser()
+    return Path(
+        os.environ.get("UNLEARNKIT_HOME", Path.home() / ".cache" / "unlearnkit")
+    ).expanduser()
 
 
 def world_dir(preset: str = DEFAULT_PRESET, seed: int = DEFAULT_SEED) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from unlearnkit.errors import UserError
 
@@ -35,8 +35,8 @@ class WorldPreset:
     news_per_split: int  # articles in each MUSE raw split (forget, retain1, retain2, holdout)
     saga_passages: int  # passages of the copyright saga (forget text)
     general_passages: int  # general narrative passages (trained on by both) and as many held out
-    model: ModelSize = field(default_factory=lambda: ModelSize(64, 2, 2, 176, 1024))
-    train: TrainPlan = field(default_factory=lambda: TrainPlan(30, 3e-3, 16))
+    model: ModelSize
+    train: TrainPlan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,8 +51,10 @@ PRESETS: dict[str, WorldPreset] = {
         news_per_split=4,
         saga_passages=6,
         general_passages=4,
-        model=ModelSize(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=176, vocab_size=1024),
-        train=TrainPlan(epochs=30, learning_rate=5e-3, batch_size=16),
+        model=ModelSize(
+            hidden_size=128, num_layers=2, num_heads=4, intermediate_size=352, vocab_size=1024
+        ),
+        train=TrainPlan(epochs=40, learning_rate=3e-3, batch_size=16),
     ),
     "small": WorldPreset(
         name="small",
@@ -62,8 +64,10 @@ PRESETS: dict[str, WorldPreset] = {
         news_per_split=10,
         saga_passages=16,
         general_passages=10,
-        model=ModelSize(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=352, vocab_size=2048),
-        train=TrainPlan(epochs=40, learning_rate=3e-3, batch_size=16),
+        model=ModelSize(
+            hidden_size=128, num_layers=4, num_heads=4, intermediate_size=352, vocab_size=2048
+        ),
+        train=TrainPlan(epochs=30, learning_rate=3e-3, batch_size=16),
     ),
     "standard": WorldPreset(
         name="standard",
@@ -73,8 +77,10 @@ PRESETS: dict[str, WorldPreset] = {
         news_per_split=100,
         saga_passages=100,
         general_passages=60,
-        model=ModelSize(hidden_size=256, num_layers=6, num_heads=8, intermediate_size=704, vocab_size=4096),
-        train=TrainPlan(epochs=30, learning_rate=2e-3, batch_size=32),
+        model=ModelSize(
+            hidden_size=256, num_layers=6, num_heads=8, intermediate_size=704, vocab_size=4096
+        ),
+        train=TrainPlan(epochs=20, learning_rate=2e-3, batch_size=32),
     ),
 }
 

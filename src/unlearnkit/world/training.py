@@ -47,7 +47,13 @@ def world_finetune_config(preset: WorldPreset, seed: int) -> FinetuneConfig:
     )
 
 
-def train_world_model(preset: WorldPreset, seed: int, tokenizer, corpus: Corpus, out: Path, progress: bool) -> dict:
+def train_world_model(
+    preset: WorldPreset, seed: int, tokenizer, corpus: Corpus, out: Path, progress: bool
+) -> dict:
     model = new_world_model(preset, tokenizer, seed)
-    examples = build_examples(tokenizer, qa=corpus.qa, texts=corpus.texts, max_length=preset.train.max_length)
-    return finetune(model, tokenizer, examples, out, world_finetune_config(preset, seed), progress=progress)
+    examples = build_examples(
+        tokenizer, qa=corpus.qa, texts=corpus.texts, max_length=preset.train.max_length
+    )
+    return finetune(
+        model, tokenizer, examples, out, world_finetune_config(preset, seed), progress=progress
+    )

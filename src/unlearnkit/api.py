@@ -1,0 +1,114 @@
+"""The Python API behind `unlearn run`: load, unlearn, save, evaluate, attack, write the run folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unlearnkit.config import dump_yaml
+from unlearnkit.errors import UserError
+from unlearnkit.eval.results import METRICS
+from unlearnkit.eval.tofu import EvalSettings
+from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.train.unlearn import UnlearnConfig
+
+
+@dataclass
+class EvalSection:
+    batch_size: int = 32
+    max_new_tokens: int = 200
+    retain_eval: str | None = None  # the retain model's eval folder for this benchmark
+    retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
+    extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
+
+
+@dataclass
+class RunConfig(UnlearnConfig):
+    model: str | None = None  # model folder or hub id (default: the world's target)
+    tokenizer: str | None = None
+    device: str | None = None
+    dtype: str = "auto"
+    out: str | None = None
+    save_model: bool = False
+    eval: EvalSection = field(default_factory=EvalSection)
+    attacks: list[str] = field(default_factory=list)
+    attack_params: dict = field(default_factory=dict)  # per attack kind: its settings
+
+
+def world_of(data_path: str | None) -> Path | None:
+    """The world folder a data path points at, if it is one."""
+    from unlearnkit.world.location import default_world_dir
+
+    path = Path(data_path).expanduser() if data_path else default_world_dir()
+    return path if (path / "world.json").is_file() else None
+
+
+def resolve_model_path(cfg: RunConfig) -> str:
+    if cfg.model:
+        return cfg.model
+    world = world_of(cfg.data.path)
+    if world is None:
+        raise UserError("no --model given and --data is not a built world; pass --model PATH (or build one with `unlearn world`)")
+    return str(world / "models" / "target")
+
+
+def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
+    """The retain model's eval folder: given, computed once from a retain model, or the world's."""
+    e, benchmark = cfg.eval, cfg.data.benchmark
+    settings = eval_settings(cfg, progress=False)
+    if e.retain_eval:
+        return Path(e.retain_eval)
+    if e.retain_model:
+        from unlearnkit.eval.retain_cache import ensure_retain_eval
+
+        return ensure_retain_eval(benchmark, e.retain_model, cfg.data.path, split, settings, device=cfg.device)
+    world = world_of(cfg.data.path)
+    if world is not None and split == "forget10":
+        from unlearnkit.world.check import evaluate_world_model
+
+        return evaluate_world_model(world, "retain", benchmark, settings)
+    return None
+
+
+def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
+    return EvalSettings(batch_size=cfg.eval.batch_size, gen_batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens, max_length=cfg.train.max_length, progress=progress)
+
+
+def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Unlearn, (optionally) save, evaluate and attack; returns the run's metrics.json dict."""
+    from unlearnkit.eval.run import evaluate
+    from unlearnkit.models import load_model_and_tokenizer
+    from unlearnkit.train.unlearn import save_unlearned, unlearn
+
+    if not cfg.out:
+        raise UserError("a run needs an output folder (--out)")
+    out = Path(cfg.out)
+    split = cfg.data.split or "forget10"
+    model_path = resolve_model_path(cfg)
+    if not resume or not (out / "config.yaml").is_file():
+        write_text_atomic(out / "config.yaml", dump_yaml(cfg))
+    retain_eval = resolve_retain_eval(cfg, split)
+    model, tok = load_model_and_tokenizer(model_path, cfg.tokenizer, device=cfg.device, dtype=cfg.dtype, allow_pickle=False)
+    model.train()
+    start = time.perf_counter()
+    summary = unlearn(cfg, model, tok, out, resume=resume, progress=progress)
+    train_info = {"seconds": round(time.perf_counter() - start, 2), **{k: v for k, v in summary.items() if k != "config"}}
+    if cfg.save_model:
+        save_unlearned(model, tok, out / "model")
+    info = {"method": cfg.method, "model": model_path, "role": "unlearned", "train": train_info}
+    result = evaluate(cfg.data.benchmark, model, tok, data=cfg.data.path, split=split, out=out, retain_eval=retain_eval, settings=eval_settings(cfg, progress), info=info)
+    for benchmark in cfg.eval.extra_benchmarks:
+        extra_cfg = RunConfig(**{**cfg.__dict__, "data": type(cfg.data)(benchmark=benchmark, path=cfg.data.path, split=None)})
+        extra_retain = resolve_retain_eval(extra_cfg, "forget10")
+        evaluate(benchmark, model, tok, data=cfg.data.path, split=split, out=out / "extra" / benchmark, retain_eval=extra_retain, settings=eval_settings(cfg, progress), info={"method": cfg.method, "role": "unlearned"})
+    if cfg.attacks:
+        from unlearnkit.attacks.runner import run_attacks
+
+        result["attacks"] = run_attacks(cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params)
+        write_json(out / METRICS, result)
+    return result
+
+
+def load_run(out: str | Path) -> dict:
+    return read_json(Path(out) / METRICS)

@@ -1,0 +1,66 @@
+"""`unlearn run`: unlearn with one method, then evaluate (and attack) the result."""
+
+from __future__ import annotations
+
+import argparse
+
+from unlearnkit.commands.common import add_output_args, prepare_out_dir
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="unlearn with a method, evaluate, attack: one run folder")
+    p.add_argument("--method", help="ga, gd, kl, npo, simnpo, idk, idkdpo, rmu, sga, flat, prism, sam")
+    p.add_argument("--benchmark", help="tofu, muse or copyright (default: tofu)")
+    p.add_argument("--data", help="world folder, local benchmark folder or hub id (default: the small world)")
+    p.add_argument("--split", help="TOFU forget split (default: forget10)")
+    p.add_argument("--model", help="model folder or hub id (default: the world's target)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
+    p.add_argument("--config", help="YAML config (see configs/); key=value overrides apply on top")
+    p.add_argument("--retain-eval", help="eval folder of the retain model (for forget quality / privleak)")
+    p.add_argument("--retain-model", help="retain model folder: evaluated once and cached")
+    p.add_argument("--attacks", help="comma list to run after unlearning: relearn,prefill,paraphrase,incontext,quantize")
+    p.add_argument("--save-model", action="store_true", help="save the unlearned model to OUT/model")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
+    p.add_argument("--device", help="cpu, cuda (default: cuda if available)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. params.beta=0.2 train.max_steps=40")
+    add_output_args(p)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from unlearnkit.api import RunConfig
+    from unlearnkit.config import load_config
+
+    flags = {
+        "method": args.method,
+        "model": args.model,
+        "tokenizer": args.tokenizer,
+        "device": args.device,
+        "out": args.out,
+        "data.benchmark": args.benchmark,
+        "data.path": args.data,
+        "data.split": args.split,
+        "eval.retain_eval": args.retain_eval,
+        "eval.retain_model": args.retain_model,
+    }
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.attacks:
+        overrides.append(f"attacks=[{args.attacks}]")
+    if args.save_model:
+        overrides.append("save_model=true")
+    # Flags first, then the user's key=value list, so an explicit override wins.
+    return load_config(RunConfig, args.config, overrides + list(args.overrides))
+
+
+def run(args: argparse.Namespace) -> int:
+    from unlearnkit.api import run as run_api
+    from unlearnkit.methods.registry import get_method
+
+    cfg = config_from_args(args)
+    get_method(cfg.method, cfg.params)  # a bad method or parameter fails before any folder is made
+    out = prepare_out_dir(cfg.out, args.overwrite or args.resume)
+    result = run_api(cfg, resume=args.resume)
+    for name, value in result["metrics"].items():
+        print(f"{name:>28s}  {value:.4g}")
+    print(f"run written to {out}")
+    return 0

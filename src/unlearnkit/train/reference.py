@@ -1,0 +1,121 @@
+"""The reference model π_ref: log-probs precomputed once, or a live frozen model.
+
+Where a method needs π_ref only on fixed data (NPO, IDK-DPO, PRISM on the forget and refusal rows),
+one pass of the frozen model before training stores log π_ref(y|x) per dataset index, so a step
+makes no reference forward. Otherwise (KL and RMU on retain rows) a live reference runs: a frozen
+copy of the model, or with LoRA the same model with its adapters switched off (no second copy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from unlearnkit.data.collate import pad_batch
+from unlearnkit.data.formatting import Encoded
+from unlearnkit.logprobs import sequence_logprob
+
+
+class PrecomputedReference:
+    """log π_ref per batch part and dataset index, from tables of shape (N,)."""
+
+    kind = "precomputed"
+
+    def __init__(self, tables: dict[str, torch.Tensor]):
+        self.tables = {k: v.detach().float().cpu() for k, v in tables.items()}
+
+    def logprob(self, name: str, part: dict, index: torch.Tensor) -> torch.Tensor:
+        if name not in self.tables:
+            raise KeyError(f"no precomputed reference log-probs for part '{name}'")
+        return self.tables[name][index.cpu()].to(part["input_ids"].device)
+
+    def outputs(self, part: dict, **kwargs):
+        raise RuntimeError(
+            "precomputed reference log-probs have no model outputs; use a live reference"
+        )
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.tables, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PrecomputedReference:
+        return cls(torch.load(path, map_location="cpu", weights_only=True))
+
+
+class LiveReference:
+    """Reference forwards under no_grad; ``calls`` counts them (tests check none run needlessly)."""
+
+    kind = "live"
+
+    def __init__(self, model, adapters_off: bool = False):
+        self.model, self.adapters_off, self.calls = model, adapters_off, 0
+
+    def outputs(self, part: dict, **kwargs):
+        self.calls += 1
+        off = self.model.disable_adapter() if self.adapters_off else contextlib.nullcontext()
+        with torch.no_grad(), off:
+            return self.model(
+                input_ids=part["input_ids"], attention_mask=part["attention_mask"], **kwargs
+            )
+
+    def logprob(self, name: str, part: dict, index: torch.Tensor) -> torch.Tensor:
+        return sequence_logprob(self.outputs(part).logits, part["labels"]).float()
+
+
+def frozen_copy(model):
+    """A frozen copy of ``model`` in eval mode on the same device."""
+    ref = copy.deepcopy(model)
+    ref.eval()
+    ref.requires_grad_(False)
+    return ref
+
+
+@torch.no_grad()
+def sequence_logprobs(
+    model,
+    examples: Sequence[Encoded],
+    pad_id: int,
+    device: torch.device,
+    batch_size: int = 16,
+    autocast=contextlib.nullcontext,
+) -> torch.Tensor:
+    """log π(y|x) of every example, batched by length, in float32 on CPU: shape (N,)."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+    out = torch.empty(len(examples), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = {
+                k: v.to(device) for k, v in pad_batch([examples[i] for i in idx], pad_id).items()
+            }
+            with autocast():
+                logits = model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).logits
+            out[idx] = sequence_logprob(logits, batch["labels"]).float().cpu()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def precompute_reference(
+    model,
+    parts: dict[str, Sequence[Encoded]],
+    pad_id: int,
+    device: torch.device,
+    batch_size: int = 16,
+    autocast=contextlib.nullcontext,
+) -> PrecomputedReference:
+    """One pass of the (still unchanged) model over each named part."""
+    return PrecomputedReference(
+        {
+            name: sequence_logprobs(model, rows, pad_id, device, batch_size, autocast)
+            for name, rows in parts.items()
+        }
+    )

@@ -1,0 +1,355 @@
+"""Run one unlearning method on a model: config, data, reference, trainer, checkpoints, saving.
+
+``unlearn(cfg, model, tokenizer, out_dir)`` trains ``model`` in place (with LoRA, adapters are
+injected into it) and returns a JSON-serialisable summary; ``save_unlearned`` writes the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import PrinterCallback, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from unlearnkit.errors import UserError
+from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
+from unlearnkit.methods.registry import get_method
+from unlearnkit.train.corpus import UnlearningCorpus, load_unlearning_corpus
+from unlearnkit.train.reference import (
+    LiveReference,
+    PrecomputedReference,
+    frozen_copy,
+    precompute_reference,
+)
+from unlearnkit.train.trainer import UnlearnTrainer
+from unlearnkit.train.unlearn_data import UnlearnCollator, UnlearnDataset, build_unlearn_dataset
+
+log = logging.getLogger(__name__)
+REFERENCE_FILE = "reference_logprobs.pt"
+
+
+@dataclass
+class TrainSection:
+    max_steps: int = 0  # > 0: train this many optimizer steps, ignoring epochs
+    epochs: float = 5.0
+    learning_rate: float = 1e-5
+    batch_size: int = 4  # per device
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"
+    optimizer: str = "adamw_torch"
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    bf16: bool | None = None  # None: on CUDA where supported
+    gradient_checkpointing: bool = False
+    save_steps: int = 0  # 0: no checkpoints
+    save_total_limit: int | None = 2
+    logging_steps: int = 1
+    reference_batch_size: int = 16  # batch size of the reference / probe passes before training
+
+
+@dataclass
+class LoraSection:
+    r: int = 0  # 0: LoRA off, train the full model
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+
+
+@dataclass
+class DataSection:
+    benchmark: str = "tofu"
+    path: str | None = None  # world folder, benchmark folder or hub id (None: the default world)
+    split: str | None = None  # tofu: forget01/05/10 (default forget10); muse/copyright: forget or N
+
+
+@dataclass
+class UnlearnConfig:
+    method: str = "ga"
+    params: dict = field(default_factory=dict)  # checked by the method's params dataclass
+    reference: str = "auto"  # auto | live | precomputed (for methods that use log π_ref)
+    train: TrainSection = field(default_factory=TrainSection)
+    lora: LoraSection = field(default_factory=LoraSection)
+    data: DataSection = field(default_factory=DataSection)
+
+
+def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> TrainingArguments:
+    bf16 = (
+        t.bf16
+        if t.bf16 is not None
+        else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    )
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        max_steps=t.max_steps if t.max_steps > 0 else -1,
+        num_train_epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler,
+        optim=t.optimizer,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        data_seed=t.seed,
+        logging_steps=t.logging_steps,
+        save_strategy="steps" if t.save_steps > 0 else "no",
+        save_steps=t.save_steps if t.save_steps > 0 else 500,
+        save_total_limit=t.save_total_limit,
+        report_to="none",
+        bf16=bf16,
+        activation_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False}
+        if t.gradient_checkpointing
+        else None,
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+        train_sampling_strategy="random",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+
+
+def reference_kind(cfg: UnlearnConfig, needs: MethodNeeds) -> str:
+    """The reference a run uses: the method's declaration, or ``cfg.reference`` where it may choose."""
+    if cfg.reference not in ("auto", "live", "precomputed"):
+        raise UserError(f"reference must be auto, live or precomputed, got '{cfg.reference}'")
+    if needs.reference == "none" or cfg.reference == "auto":
+        return needs.reference
+    if needs.reference == "live" and cfg.reference == "precomputed":
+        raise UserError(
+            f"method '{cfg.method}' needs a live reference model (reference outputs on retain data)"
+        )
+    return cfg.reference
+
+
+def apply_lora(model, lora: LoraSection, trainable):
+    """Wrap ``model`` with LoRA adapters; only adapters (of the method's trainable part) train."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = lora.target_modules
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, config)
+    if trainable is not None:
+        for name, p in peft_model.named_parameters():
+            if p.requires_grad and not trainable(name):
+                p.requires_grad_(False)
+    return peft_model
+
+
+def _freeze(model, trainable) -> None:
+    """Only the parameters the method's filter accepts train (all when it has none)."""
+    if trainable is not None:
+        for name, p in model.named_parameters():
+            p.requires_grad_(trainable(name))
+
+
+def _check_trainable(model) -> None:
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UserError(
+            "no parameter of this model is left to train: check the method's layers "
+            "(e.g. rmu train_layers) and lora.target_modules"
+        )
+
+
+class _Timer(TrainerCallback):
+    """The wall time of the training loop (the summary reports it)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+
+def _precomputed(
+    trainer, parts: dict, pad_id: int, batch_size: int, out_dir: Path, resume: bool
+) -> PrecomputedReference:
+    """Reference log-probs of the starting model, reused from out_dir on resume."""
+    cache = out_dir / REFERENCE_FILE
+    if resume and cache.is_file():
+        ref = PrecomputedReference.load(cache)
+        if all(len(ref.tables.get(k, ())) == len(v) for k, v in parts.items()):
+            return ref
+    ref = precompute_reference(
+        trainer.model,
+        parts,
+        pad_id,
+        trainer.args.device,
+        batch_size,
+        trainer.compute_loss_context_manager,
+    )
+    if trainer.args.should_save:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ref.save(cache)
+    return ref
+
+
+@dataclass
+class UnlearnRun:
+    """Everything ``unlearn`` sets up, ready to ``trainer.train()``."""
+
+    trainer: UnlearnTrainer
+    method: Method
+    corpus: UnlearningCorpus
+    dataset: UnlearnDataset
+    reference: str  # none | live | precomputed
+    timer: _Timer
+
+
+def build_trainer(
+    cfg: UnlearnConfig,
+    model,
+    tokenizer,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    method: Method | None = None,
+    callbacks: list | None = None,
+) -> UnlearnRun:
+    """Data, method preparation, trainable parameters (LoRA), reference and the trainer."""
+    out_dir = Path(out_dir)
+    method = method or get_method(cfg.method, cfg.params)
+    needs = method.needs()
+    kind = reference_kind(cfg, needs)
+    if tokenizer.pad_token_id is None:
+        raise UserError(
+            "the tokenizer has no pad token; add one (or use load_tokenizer, which does)"
+        )
+    args = training_arguments(cfg.train, out_dir / "checkpoints", progress)
+    corpus = load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
+    t = cfg.train
+    with args.main_process_first(desc="unlearning data"):
+        dataset = build_unlearn_dataset(tokenizer, corpus, needs, t.max_length, t.seed, out_dir)
+    if not hasattr(model, "hf_device_map"):
+        model.to(args.device)
+    pad_id = tokenizer.pad_token_id
+    prepare = PrepareData(
+        dataset.forget, dataset.retain or [], pad_id, args.device, t.reference_batch_size, t.seed
+    )
+    method.prepare(model, prepare)
+    live_copy = frozen_copy(model) if kind == "live" and cfg.lora.r == 0 else None
+    if cfg.lora.r > 0:
+        model = apply_lora(model, cfg.lora, method.trainable())
+    else:
+        _freeze(model, method.trainable())
+    _check_trainable(model)
+    timer = _Timer()
+    trainer = UnlearnTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=UnlearnCollator(pad_id, needs.parts()),
+        processing_class=tokenizer,
+        callbacks=[timer, *(callbacks or [])],
+        method=method,
+    )
+    if not progress:
+        trainer.remove_callback(PrinterCallback)
+    if kind == "live":
+        trainer.reference = LiveReference(live_copy or model, adapters_off=live_copy is None)
+    elif kind == "precomputed":
+        parts = {name: getattr(dataset, name) for name in needs.reference_parts}
+        trainer.reference = _precomputed(
+            trainer, parts, pad_id, t.reference_batch_size, out_dir, resume
+        )
+    return UnlearnRun(trainer, method, corpus, dataset, kind, timer)
+
+
+def unlearn(
+    cfg: UnlearnConfig,
+    model,
+    tokenizer,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    method: Method | None = None,
+) -> dict:
+    """Unlearn ``cfg.data`` from ``model`` with ``cfg.method``; checkpoints go to out_dir/checkpoints.
+
+    ``model`` is trained in place (LoRA adapters are injected into it). ``resume`` continues from
+    the last checkpoint there (pass the same starting model: reference log-probs come from it, or
+    from out_dir's cache). ``method`` replaces ``cfg.method`` by a ready instance. Returns a
+    JSON-serialisable summary with the per-step log history.
+    """
+    run = build_trainer(cfg, model, tokenizer, out_dir, resume, progress, method)
+    folder = Path(run.trainer.args.output_dir)
+    checkpoint = get_last_checkpoint(str(folder)) if resume and folder.is_dir() else None
+    if resume and checkpoint is None:
+        log.warning("resume: no checkpoint in %s; starting from the beginning", folder)
+    result = run.trainer.train(resume_from_checkpoint=checkpoint)
+    trained = run.trainer.model
+    return {
+        "method": run.method.name,
+        "params": asdict(run.method.params),
+        "reference": run.reference,
+        "benchmark": run.corpus.benchmark,
+        "split": run.corpus.split,
+        "forget_examples": len(run.dataset.forget),
+        "retain_examples": len(run.dataset.retain or []),
+        "steps": int(result.global_step),
+        "train_loss": float(result.training_loss),
+        "runtime_s": time.perf_counter() - run.timer.start,
+        "trainable_params": sum(p.numel() for p in trained.parameters() if p.requires_grad),
+        "resumed_from": checkpoint,
+        "log_history": run.trainer.state.log_history,
+        "config": asdict(cfg),
+    }
+
+
+def save_unlearned(model, tokenizer, out: str | Path) -> Path:
+    """Write the unlearned model to ``out`` (safetensors) with its tokenizer, atomically.
+
+    A LoRA run writes only the adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
+    which ``unlearnkit.models.load_model`` reloads on top of the base model it names and merges.
+    In a multi-process run only the main process writes.
+    """
+    from accelerate import PartialState
+
+    out = Path(out)
+    state = PartialState()
+    if state.is_main_process:
+        work = out.with_name(f".{out.name}.tmp")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        if getattr(model, "peft_config", None):
+            _save_adapter(model, work)
+        else:
+            model.save_pretrained(work, safe_serialization=True)
+        tokenizer.save_pretrained(work)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    state.wait_for_everyone()
+    return out
+
+
+def _save_adapter(model, folder: Path) -> None:
+    """Save a LoRA adapter from a PeftModel, or from a model that LoRA was injected into."""
+    from peft import PeftModel
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    if isinstance(model, PeftModel):
+        model.save_pretrained(folder, safe_serialization=True)
+        return
+    # The model ``unlearn`` was given: peft injected the adapters into it in place and left its
+    # config on it; the keys get the prefix that PeftModel.save_pretrained would write.
+    config = model.peft_config["default"]
+    if not config.base_model_name_or_path:
+        config.base_model_name_or_path = getattr(model, "name_or_path", None)
+    config.save_pretrained(folder)
+    weights = get_peft_model_state_dict(model, adapter_name="default")
+    weights = {f"base_model.model.{k}": v.detach().contiguous().cpu() for k, v in weights.items()}
+    save_file(weights, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
