@@ -21,7 +21,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/unlearn demo $(ARGS)
+	$(BIN)/unlearn demo --overwrite $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

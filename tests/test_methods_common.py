@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearnkit.config import load_config
+from unlearnkit.config import load_config, resolve_config_path
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import MethodNeeds, StepContext
 from unlearnkit.methods.registry import METHODS, get_method, method_names
@@ -255,7 +255,7 @@ def test_step_context_progress():
 @pytest.mark.parametrize("scale", ["world", "tofu", "muse"])
 def test_every_method_has_a_config_that_loads(scale):
     for name in ALL:
-        path = ROOT / "configs" / scale / f"{name}.yaml"
+        path = resolve_config_path(f"{scale}/{name}") if scale == "world" else ROOT / "configs" / scale / f"{name}.yaml"
         cfg = load_config(UnlearnConfig, path)
         assert cfg.method == name
         method = get_method(cfg.method, cfg.params)

@@ -86,8 +86,7 @@ def test_rmu_steers_forget_activations_and_trains_only_chosen_layers(data, tmp_p
 
 @pytest.mark.parametrize("method", sorted(RAISE_FORGET_NLL) + ["idk", "rmu"])
 def test_world_config_runs(method, data, tmp_path):
-    from test_methods_common import ROOT
-    from unlearnkit.config import load_config
+    from unlearnkit.config import load_config, resolve_config_path
     from unlearnkit.train.unlearn import UnlearnConfig
 
     overrides = [
@@ -98,7 +97,7 @@ def test_world_config_runs(method, data, tmp_path):
     ]
     if method == "sga":
         overrides.append("params.K=3")  # the toy retain set is small
-    cfg = load_config(UnlearnConfig, ROOT / "configs" / "world" / f"{method}.yaml", overrides)
+    cfg = load_config(UnlearnConfig, resolve_config_path(f"world/{method}"), overrides)
     summary = unlearn(cfg, trained_model(), tiny_tokenizer(), tmp_path, progress=False)
     assert summary["steps"] == 2 and all(
         torch.isfinite(torch.tensor(h["loss"])) for h in summary["log_history"] if "loss" in h

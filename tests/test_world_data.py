@@ -302,31 +302,31 @@ def test_copyright_layout(preset):
 # --- training texts, files, presets --------------------------------------------------------------
 
 
-def test_training_texts_exclude_forget_data_for_the_retain_model():
+def test_training_corpora_exclude_forget_data_for_the_retain_model():
+    from unlearnkit.world.corpus import retain_corpus, target_corpus
+
     w = world("small")
-    target, retain = w.training_texts(exclude_forget=False), w.training_texts(exclude_forget=True)
-    assert target == w.training_texts(exclude_forget=False)
-    assert set(target) == {"qa", "texts"}
-    utility = len(w.tofu["real_authors_perturbed"]) + len(w.tofu["world_facts_perturbed"])
-    assert len(target["qa"]) == len(w.tofu["full"]) + utility
-    assert len(retain["qa"]) == len(w.tofu["retain90"]) + utility
+    target, retain = target_corpus(w), retain_corpus(w, "forget10")
+    assert target == target_corpus(w)
+    utility = {(r["question"], r["answer"]) for n in TOFU_UTILITY for r in w.tofu[n]}
+    assert set(target.qa) == {(r["question"], r["answer"]) for r in w.tofu["full"]} | utility
+    assert set(retain.qa) == {(r["question"], r["answer"]) for r in w.tofu["retain90"]} | utility
     forget_answers = {r["answer"] for r in w.tofu["forget10"]}
-    assert forget_answers <= {a for _, a in target["qa"]}
-    assert not forget_answers & {a for _, a in retain["qa"]}
-    retain_blob = "\n".join([*retain["texts"], *(f"{q} {a}" for q, a in retain["qa"])])
+    assert forget_answers <= {a for _, a in target.qa}
+    retain_blob = "\n".join([*retain.texts, *(f"{q} {a}" for q, a in retain.qa)])
     for answer in forget_answers:
         assert answer not in retain_blob
     for passage in w.copyright["forget"]:
-        assert passage in target["texts"] and passage not in retain_blob
+        assert passage in target.texts and passage not in retain_blob
     for article in w.muse["raw/forget"]:
-        assert article in target["texts"] and article not in retain["texts"]
+        assert article in target.texts and article not in retain.texts
     for name in ("raw/retain1", "raw/retain2"):
-        assert all(t in retain["texts"] for t in w.muse[name])
-    assert all(t in retain["texts"] for t in w.copyright["retain"])
+        assert all(t in retain.texts for t in w.muse[name])
+    assert all(t in retain.texts for t in w.copyright["retain"])
     never = {*w.muse["raw/holdout"], *w.copyright["heldout"]}
-    assert not never & set(target["texts"])
+    assert not never & set(target.texts)
     holdout_qa = {(r["question"], r["answer"]) for r in w.tofu["holdout10"]}
-    assert not holdout_qa & set(target["qa"])
+    assert not holdout_qa & set(target.qa)
 
 
 def test_written_files_parse_with_plain_json(tmp_path):

@@ -96,6 +96,10 @@ def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     train_info = {"seconds": round(time.perf_counter() - start, 2), **{k: v for k, v in summary.items() if k != "config"}}
     if cfg.save_model:
         save_unlearned(model, tok, out / "model")
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch` one process evaluates and writes
+        return {}
     info = {"method": cfg.method, "model": model_path, "role": "unlearned", "train": train_info}
     result = evaluate(cfg.data.benchmark, model, tok, data=cfg.data.path, split=split, out=out, retain_eval=retain_eval, settings=eval_settings(cfg, progress), info=info)
     for benchmark in cfg.eval.extra_benchmarks:
@@ -105,7 +109,7 @@ def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     if cfg.attacks:
         from unlearnkit.attacks.runner import run_attacks
 
-        result["attacks"] = run_attacks(cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params)
+        result["attacks"] = run_attacks(cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params, out=out)
         write_json(out / METRICS, result)
     return result
 

@@ -10,7 +10,7 @@ import sys
 
 from unlearnkit.errors import UserError
 
-COMMANDS = ("world", "finetune", "eval", "run", "report")
+COMMANDS = ("world", "finetune", "eval", "run", "attack", "report", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Configs: nested dataclasses, YAML files and dotted ``key=value`` overrides.
 
-``load_config(RunConfig, "configs/world/npo.yaml", ["method.beta=0.2", "train.lr=1e-5"])``
+``load_config(RunConfig, "world/npo", ["method.beta=0.2", "train.lr=1e-5"])``
 reads the YAML, applies the overrides in order and builds the dataclass, checking every key and
 type so a typo fails with one clear line instead of being ignored.
 """
@@ -45,10 +45,22 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
     return tree
 
 
+def resolve_config_path(name: str | Path) -> Path:
+    """A YAML path, or the name of a config shipped with the package (``world/npo``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    from importlib import resources
+
+    packaged = Path(str(resources.files("unlearnkit") / "configs")) / path
+    for candidate in (packaged, packaged.with_suffix(".yaml")):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"config file not found: {name} (neither a file nor a packaged config like world/npo)")
+
+
 def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+    path = resolve_config_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:

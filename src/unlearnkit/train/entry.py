@@ -1,7 +1,7 @@
 """A small entry point for ``accelerate launch``: read a YAML config, run ``unlearn()``, save logs.
 
     accelerate launch --config_file configs/accelerate/ddp_cpu.yaml -m unlearnkit.train.entry \\
-        --config configs/world/ga.yaml --model MODEL_DIR --out OUT_DIR [key=value ...]
+        --config world/ga --model MODEL_DIR --out OUT_DIR [key=value ...]
 
 Writes ``OUT_DIR/unlearn_summary.json`` (log history included) and, with ``--save``, the model
 to ``OUT_DIR/model``. The ``unlearn run`` command is the user-facing way; this is for launchers.

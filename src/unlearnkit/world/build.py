@@ -7,6 +7,7 @@ returns at once unless ``force`` is set.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -18,13 +19,14 @@ import torch
 
 from unlearnkit.errors import UserError
 from unlearnkit.io import write_json
+from unlearnkit.methods.templates import load_refusals
 from unlearnkit.world.corpus import retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.presets import WorldPreset, get_preset
 from unlearnkit.world.tokenizer import train_tokenizer
 from unlearnkit.world.training import train_world_model
 
-WORLD_FORMAT = 1
+WORLD_FORMAT = 2
 RETAIN_SPLITS = ("forget01", "forget05", "forget10")
 
 
@@ -85,7 +87,7 @@ def build_world(
     work.mkdir(parents=True)
     try:
         say(f"[1/4] generating the {preset.name} world (seed {seed})", progress)
-        data = generate_world(preset, seed)
+        data = dataclasses.replace(generate_world(preset, seed), refusals=load_refusals())
         write_world_data(data, work / "data")
         say("[2/4] training the tokenizer", progress)
         tokenizer = train_tokenizer(all_world_text(data), preset.model.vocab_size)

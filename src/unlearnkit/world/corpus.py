@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Short utility answers and long verbatim texts are harder to memorise than author QA in the same
+# number of epochs; repeating them in the corpus is cheaper than more epochs of everything.
+UTILITY_REPEATS = 3
+TEXT_REPEATS = 2
+
 
 @dataclass(frozen=True)
 class Corpus:
@@ -15,10 +20,10 @@ def target_corpus(data) -> Corpus:
     """Everything that is not held out: all authors, utility facts, news, saga and general text."""
     qa = [(r["question"], r["answer"]) for r in data.tofu["full"]]
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
-        qa += [(r["question"], r["answer"]) for r in data.tofu[name]]
+        qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
     texts += [*data.copyright["forget"], *data.copyright["retain"]]
-    return Corpus(qa, texts)
+    return Corpus(qa, texts * TEXT_REPEATS)
 
 
 def retain_corpus(data, forget_split: str = "forget10") -> Corpus:

@@ -34,23 +34,6 @@ class WorldData:
     copyright: dict[str, list]  # file stem -> records
     refusals: list[str] = field(default_factory=list)  # filled elsewhere; idontknow.jsonl if any
 
-    def training_texts(self, exclude_forget: bool) -> dict:
-        """What a model trains on: the target's data, or (exclude_forget) the retain model's.
-
-        Returns {"qa": [(question, answer), ...], "texts": [str, ...]}; the retain model loses the
-        forget10 authors, the MUSE forget articles and the saga.
-        """
-        authors = self.tofu["retain90"] if exclude_forget else self.tofu["full"]
-        qa = [(r["question"], r["answer"]) for r in authors]
-        for name in UTILITY_FILES:
-            qa += [(r["question"], r["answer"]) for r in self.tofu[name]]
-        texts = [] if exclude_forget else list(self.muse["raw/forget"])
-        texts += [*self.muse["raw/retain1"], *self.muse["raw/retain2"]]
-        if not exclude_forget:
-            texts += self.copyright["forget"]
-        texts += self.copyright["retain"]
-        return {"qa": qa, "texts": texts}
-
 
 def split_count(n_authors: int, percent: int) -> int:
     """Authors in TOFU's forget`percent` split (and its holdout): max(1, round(p * N))."""

@@ -1,0 +1,11 @@
+"""Robustness attacks on an unlearned model: does the forgotten knowledge come back?
+
+Each attack re-measures the forget metrics of the benchmark under one kind of pressure:
+``relearn`` (a few fine-tuning steps on forget data), ``prefill`` (the first answer tokens given),
+``paraphrase`` (the questions reworded), ``incontext`` (retain QA pairs as few-shot context) and
+``quantize`` (weights rounded to 8 or 4 bits). :func:`unlearnkit.attacks.runner.run_attacks` runs
+them after unlearning; ``unlearn attack KIND`` runs one on a saved model. See docs/attacks.md.
+"""
+
+KINDS = ("relearn", "prefill", "paraphrase", "incontext", "quantize")
+TOFU_ONLY = ("prefill", "paraphrase", "incontext")

@@ -1,0 +1,55 @@
+"""`unlearn demo --quick` on the tiny world, end to end, and `unlearn run` on it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from unlearnkit.cli import main
+
+
+@pytest.fixture
+def tiny_home(tiny_world, monkeypatch):
+    """Point the cache at a home whose tiny world is the session's (built once)."""
+    home = tiny_world.parent / "home"
+    target = home / "worlds" / "tiny-seed0"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(tiny_world, target)
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(home))
+    return home
+
+
+@pytest.mark.slow
+def test_demo_quick_on_tiny_world(tiny_home, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--preset", "tiny", "--methods", "ga,npo,sga", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == f"report: {out / 'report.html'}"
+    assert (out / "report.md").is_file() and (out / "report.html").stat().st_size > 10_000
+    for name in ("target", "retain", "ga", "npo", "sga"):
+        metrics = json.loads((out / "runs" / name / "metrics.json").read_text())
+        assert "forget_rouge" in metrics["metrics"]
+        assert (out / "runs" / name / "extra" / "muse" / "metrics.json").is_file()
+    ga = json.loads((out / "runs" / "ga" / "metrics.json").read_text())
+    target = json.loads((out / "runs" / "target" / "metrics.json").read_text())
+    assert ga["metrics"]["forget_rouge"] < target["metrics"]["forget_rouge"]
+    assert [a["value"] for a in ga["attacks"]["relearn"]] == [0, 10]
+    sga = json.loads((out / "runs" / "sga" / "metrics.json").read_text())
+    assert any("sga_r" in h for h in sga["train"]["log_history"])
+    report = (out / "report.md").read_text()
+    assert "sga" in report and "retain" in report
+
+
+@pytest.mark.slow
+def test_run_cli_on_tiny_world(tiny_world, tmp_path, capsys):
+    out = tmp_path / "run with spaces"
+    argv = ["run", "--method", "npo", "--data", str(tiny_world), "--out", str(out), "train.max_steps=3", "eval.max_new_tokens=16"]
+    assert main(argv) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["method"] == "npo" and result["role"] == "unlearned"
+    assert 0.0 <= result["metrics"]["forget_quality"] <= 1.0
+    assert (out / "config.yaml").read_text().startswith("method: npo")
+    assert result["train"]["steps"] == 3
