@@ -86,6 +86,19 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+class Clock:
+    """Wall and CPU seconds of a block: ``with Clock() as c: ...; c.wall, c.cpu``."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        return False
+
+
 class StepTimer(TrainerCallback):
     """Per-step wall times inside ``Trainer.train``: from one step's end to the next one's.
 
@@ -96,15 +109,21 @@ class StepTimer(TrainerCallback):
 
     def __init__(self):
         self.ends: list[float] = []
+        self.cpu_ends: list[float] = []
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.ends = []
+        self.ends, self.cpu_ends = [], []
 
     def on_step_end(self, args, state, control, **kwargs):
         self.ends.append(time.perf_counter())
+        self.cpu_ends.append(time.process_time())
 
     def step_times(self) -> list[float]:
         return [b - a for a, b in zip(self.ends, self.ends[1:])]
+
+    def step_cpu_times(self) -> list[float]:
+        """CPU seconds of the process per step: what the step costs, not how long it waited."""
+        return [b - a for a, b in zip(self.cpu_ends, self.cpu_ends[1:])]
 
     def per_step(self) -> float:
         """Median per-step time of the last ``train()`` call."""

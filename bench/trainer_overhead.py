@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-
 from bench.common import header, interleaved, med, quiet, ratio, spread, table  # noqa: E402
 from bench.world_setup import BenchTrainer, load_target, world_config  # noqa: E402
 
@@ -70,7 +69,13 @@ def main(argv=None) -> str:
     r = ratio(times, "trainer", "bare")
     lo, hi = spread(times, "trainer", "bare")
     return table(
-        ["variant", "step (ms, median)", "ratio vs bare (median of rounds)", "round range", "target"],
+        [
+            "variant",
+            "step (ms, median)",
+            "ratio vs bare (median of rounds)",
+            "round range",
+            "target",
+        ],
         [
             ["bare PyTorch loop", med(times["bare"]) * 1e3, 1.0, "", ""],
             [

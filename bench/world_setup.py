@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from bench.common import StepTimer, small_world
 
 
@@ -28,9 +27,7 @@ def world_config(method: str, overrides: list[str] | None = None, world: Path | 
     from unlearnkit.train.unlearn import UnlearnConfig
 
     world = world or small_world()
-    return load_config(
-        UnlearnConfig, f"world/{method}", [f"data.path={world}", *(overrides or [])]
-    )
+    return load_config(UnlearnConfig, f"world/{method}", [f"data.path={world}", *(overrides or [])])
 
 
 class BenchTrainer:

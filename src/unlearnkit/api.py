@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,8 @@ from unlearnkit.eval.results import METRICS
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json, write_json, write_text_atomic
 from unlearnkit.train.unlearn import UnlearnConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +33,8 @@ class RunConfig(UnlearnConfig):
     tokenizer: str | None = None
     device: str | None = None
     dtype: str = "auto"
+    allow_pickle: bool = False  # load pickle (.bin) weights: they can run code, so only with a flag
+    trust_remote_code: bool = False  # run Python code shipped with the model: only with a flag
     out: str | None = None
     save_model: bool = False
     eval: EvalSection = field(default_factory=EvalSection)
@@ -49,7 +55,9 @@ def resolve_model_path(cfg: RunConfig) -> str:
         return cfg.model
     world = world_of(cfg.data.path)
     if world is None:
-        raise UserError("no --model given and --data is not a built world; pass --model PATH (or build one with `unlearn world`)")
+        raise UserError(
+            "no --model given and --data is not a built world; pass --model PATH (or build one with `unlearn world`)"
+        )
     return str(world / "models" / "target")
 
 
@@ -62,7 +70,9 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
     if e.retain_model:
         from unlearnkit.eval.retain_cache import ensure_retain_eval
 
-        return ensure_retain_eval(benchmark, e.retain_model, cfg.data.path, split, settings, device=cfg.device)
+        return ensure_retain_eval(
+            benchmark, e.retain_model, cfg.data.path, split, settings, device=cfg.device
+        )
     world = world_of(cfg.data.path)
     if world is not None and split == "forget10":
         from unlearnkit.world.check import evaluate_world_model
@@ -72,46 +82,131 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
 
 
 def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
-    return EvalSettings(batch_size=cfg.eval.batch_size, gen_batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens, max_length=cfg.train.max_length, progress=progress)
+    return EvalSettings(
+        batch_size=cfg.eval.batch_size,
+        gen_batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        max_length=cfg.train.max_length,
+        progress=progress,
+    )
 
 
 def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
-    """Unlearn, (optionally) save, evaluate and attack; returns the run's metrics.json dict."""
-    from unlearnkit.eval.run import evaluate
-    from unlearnkit.models import load_model_and_tokenizer
-    from unlearnkit.train.unlearn import save_unlearned, unlearn
+    """Unlearn, (optionally) save, evaluate and attack; returns the run's metrics.json dict.
+
+    Every input is checked before anything is written; a run folder this call created is removed
+    again if a ``UserError`` stops it before its first checkpoint.
+    """
+    from unlearnkit.models import load_tokenizer
+    from unlearnkit.preflight import check_run
 
     if not cfg.out:
         raise UserError("a run needs an output folder (--out)")
     out = Path(cfg.out)
-    split = cfg.data.split or "forget10"
     model_path = resolve_model_path(cfg)
+    check_run(cfg, model_path, resume)
+    tok = load_tokenizer(cfg.tokenizer or model_path, trust_remote_code=cfg.trust_remote_code)
+    retain_eval = resolve_retain_eval(cfg, cfg.data.split or "forget10")
+    created = not out.exists()
+    try:
+        return _run(cfg, model_path, tok, retain_eval, out, resume, progress)
+    except UserError:
+        if created and not any((out / "checkpoints").glob("checkpoint-*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(
+    cfg: RunConfig, model_path: str, tok, retain_eval, out: Path, resume: bool, progress: bool
+) -> dict:
+    from unlearnkit.eval.run import evaluate
+    from unlearnkit.models import load_model
+    from unlearnkit.train.guard import describe
+    from unlearnkit.train.unlearn import save_unlearned, unlearn
+
+    split = cfg.data.split or "forget10"
+    model = load_model(
+        model_path,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        allow_pickle=cfg.allow_pickle,
+        trust_remote_code=cfg.trust_remote_code,
+    )
     if not resume or not (out / "config.yaml").is_file():
         write_text_atomic(out / "config.yaml", dump_yaml(cfg))
-    retain_eval = resolve_retain_eval(cfg, split)
-    model, tok = load_model_and_tokenizer(model_path, cfg.tokenizer, device=cfg.device, dtype=cfg.dtype, allow_pickle=False)
     model.train()
     start = time.perf_counter()
     summary = unlearn(cfg, model, tok, out, resume=resume, progress=progress)
-    train_info = {"seconds": round(time.perf_counter() - start, 2), **{k: v for k, v in summary.items() if k != "config"}}
+    guard = summary.pop("guard")
+    train_info = {
+        "seconds": round(time.perf_counter() - start, 2),
+        **{k: v for k, v in summary.items() if k != "config"},
+    }
+    info = {
+        "method": cfg.method,
+        "model": model_path,
+        "role": "unlearned",
+        "train": train_info,
+        "guard": guard,
+    }
+    if guard["stopped"] and not _finite(model):
+        # Diverged with no good checkpoint to go back to: metrics of NaN weights would mean nothing.
+        result = {
+            "benchmark": cfg.data.benchmark,
+            "split": split if cfg.data.benchmark == "tofu" else None,
+            **info,
+            "evaluated": False,
+            "metrics": {},
+        }
+        write_json(out / METRICS, result)
+        log.warning("not evaluated: %s", describe(guard))
+        return result
     if cfg.save_model:
         save_unlearned(model, tok, out / "model")
-    from accelerate import PartialState
-
-    if not PartialState().is_main_process:  # under `accelerate launch` one process evaluates and writes
-        return {}
-    info = {"method": cfg.method, "model": model_path, "role": "unlearned", "train": train_info}
-    result = evaluate(cfg.data.benchmark, model, tok, data=cfg.data.path, split=split, out=out, retain_eval=retain_eval, settings=eval_settings(cfg, progress), info=info)
+    result = evaluate(
+        cfg.data.benchmark,
+        model,
+        tok,
+        data=cfg.data.path,
+        split=split,
+        out=out,
+        retain_eval=retain_eval,
+        settings=eval_settings(cfg, progress),
+        info=info,
+    )
     for benchmark in cfg.eval.extra_benchmarks:
-        extra_cfg = RunConfig(**{**cfg.__dict__, "data": type(cfg.data)(benchmark=benchmark, path=cfg.data.path, split=None)})
+        extra_cfg = RunConfig(
+            **{
+                **cfg.__dict__,
+                "data": type(cfg.data)(benchmark=benchmark, path=cfg.data.path, split=None),
+            }
+        )
         extra_retain = resolve_retain_eval(extra_cfg, "forget10")
-        evaluate(benchmark, model, tok, data=cfg.data.path, split=split, out=out / "extra" / benchmark, retain_eval=extra_retain, settings=eval_settings(cfg, progress), info={"method": cfg.method, "role": "unlearned"})
+        evaluate(
+            benchmark,
+            model,
+            tok,
+            data=cfg.data.path,
+            split=split,
+            out=out / "extra" / benchmark,
+            retain_eval=extra_retain,
+            settings=eval_settings(cfg, progress),
+            info={"method": cfg.method, "role": "unlearned"},
+        )
     if cfg.attacks:
         from unlearnkit.attacks.runner import run_attacks
 
-        result["attacks"] = run_attacks(cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params, out=out)
+        result["attacks"] = run_attacks(
+            cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params
+        )
         write_json(out / METRICS, result)
     return result
+
+
+def _finite(model) -> bool:
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def load_run(out: str | Path) -> dict:

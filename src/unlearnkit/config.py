@@ -56,7 +56,9 @@ def resolve_config_path(name: str | Path) -> Path:
     for candidate in (packaged, packaged.with_suffix(".yaml")):
         if candidate.is_file():
             return candidate
-    raise UserError(f"config file not found: {name} (neither a file nor a packaged config like world/npo)")
+    raise UserError(
+        f"config file not found: {name} (neither a file nor a packaged config like world/npo)"
+    )
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -117,7 +119,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint in (int, float, str, bool) and not (
         isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     ):
-        raise UserError(f"{where} must be {hint.__name__}, got {value!r} ({type(value).__name__})")
+        fix = f"; quote it: '{value}'" if hint is str and isinstance(value, (int, float)) else ""
+        raise UserError(
+            f"{where} must be {hint.__name__}, got {value!r} ({type(value).__name__}){fix}"
+        )
     return value
 
 

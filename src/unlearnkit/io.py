@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -20,13 +21,42 @@ def atomic_path(path: str | Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be readable like any other
+    # mkstemp makes 0600 files; results should be readable like any other file.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: str | Path) -> None:
+    """Flush a finished file to disk, so the rename never publishes an empty file after a crash."""
+    if not Path(path).is_file():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_dir(work: str | Path, dest: str | Path) -> Path:
+    """Move a finished folder ``work`` onto ``dest``; an old ``dest`` is moved aside, then deleted.
+
+    ``dest`` names the old complete folder or the new one (or, for an instant, nothing), never a
+    half-written one.
+    """
+    work, dest = Path(work), Path(dest)
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(work, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
 
 
 def _umask() -> int:
@@ -67,7 +97,10 @@ def read_records(path: str | Path) -> list:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+            raise UserError(
+                f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
+                "fix the file or write it again (is it cut short?)"
+            ) from e
         return data
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -76,7 +109,10 @@ def read_records(path: str | Path) -> list:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{lineno} is not valid JSON Lines ({e.msg})") from e
+            raise UserError(
+                f"{path}:{lineno} is not valid JSON Lines (column {e.colno}: {e.msg}); each line "
+                "must be one complete JSON object: fix the file or write it again (is it cut short?)"
+            ) from e
     return rows
 
 
@@ -84,4 +120,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(read_text(path))
     except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+        raise UserError(
+            f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
+            "fix the file or write it again (is it cut short?)"
+        ) from e

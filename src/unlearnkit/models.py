@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import warnings
+import re
 from pathlib import Path
 
 import torch
@@ -13,12 +14,40 @@ from unlearnkit.errors import UserError
 log = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+)
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def pick_device(device: str | None = None) -> torch.device:
     if device:
-        return torch.device(device)
+        return check_device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_device(device: str) -> torch.device:
+    """A device string this machine has: cpu, cuda, cuda:N, mps."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from e
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise UserError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+    elif d.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {device}: MPS is not available here; use --device cpu")
+    elif d.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device '{device}'; use cpu, cuda or cuda:N")
+    return d
 
 
 def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
@@ -40,6 +69,32 @@ def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return table[dtype]
 
 
+def check_model_path(path: str | Path, allow_pickle: bool = False) -> None:
+    """A local model folder (checked) or something that looks like a hub id."""
+    local = Path(str(path)).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise UserError(f"{local} is a file; a model is a folder written by save_pretrained")
+        check_model_folder(local, allow_pickle)
+    elif str(path).startswith((".", "/", "~")) or not HUB_ID.match(str(path)):
+        raise UserError(
+            f"model not found: {path} (no such folder, and not a hub id like owner/name)"
+        )
+
+
+def check_tokenizer_folder(path: str | Path) -> None:
+    """A local tokenizer folder must hold the tokenizer's files."""
+    local = Path(str(path)).expanduser()
+    if local.is_dir() and not any((local / f).is_file() for f in TOKENIZER_FILES):
+        raise UserError(
+            f"{local} has no tokenizer (tokenizer.json); save the tokenizer into it or pass --tokenizer FOLDER"
+        )
+    if not local.exists() and (
+        str(path).startswith((".", "/", "~")) or not HUB_ID.match(str(path))
+    ):
+        raise UserError(f"tokenizer not found: {path} (no such folder, and not a hub id)")
+
+
 def check_model_folder(path: Path, allow_pickle: bool) -> None:
     """A local model folder must hold a config and safetensors weights (or pickle, if allowed)."""
     if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
@@ -53,9 +108,9 @@ def check_model_folder(path: Path, allow_pickle: bool) -> None:
             raise UserError(
                 f"{path} holds only pickle weights (pytorch_model.bin), which can run code when loaded; convert to safetensors or pass --allow-pickle if you trust it"
             )
-        warnings.warn(
-            f"loading pickle weights from {path} (--allow-pickle): only do this for files you trust",
-            stacklevel=2,
+        log.warning(
+            "loading pickle weights from %s (--allow-pickle): only do this for files you trust",
+            path,
         )
         return
     raise UserError(
@@ -63,9 +118,39 @@ def check_model_folder(path: Path, allow_pickle: bool) -> None:
     )
 
 
+def needs_remote_code(path: Path) -> bool:
+    """Whether a local model folder ships its own Python code (``auto_map`` in its configs)."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            config = json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and config.get("auto_map"):
+            return True
+    return False
+
+
+def check_remote_code(path: str | Path, trust_remote_code: bool) -> None:
+    """Custom model code runs only with an explicit flag, and then with a warning."""
+    local = Path(str(path)).expanduser()
+    if not trust_remote_code:
+        if local.is_dir() and needs_remote_code(local):
+            raise UserError(
+                f"{local} needs its own Python code (auto_map in its config), which runs when loaded; pass --trust-remote-code if you trust it"
+            )
+        return
+    log.warning(
+        "trust_remote_code: running Python code shipped with %s; only do this for models you trust",
+        path,
+    )
+
+
 def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
+    check_tokenizer_folder(path)
+    if not trust_remote_code:  # load_model warns when it is on; refuse here when it is needed
+        check_remote_code(path, trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001 - transformers raises OSError/ValueError/KeyError for bad folders
@@ -79,6 +164,11 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
             )
         log.warning("tokenizer of %s has no pad token; using its eos token for padding", path)
         tok.pad_token = tok.eos_token
+    if not getattr(tok, "chat_template", None):
+        log.warning(
+            "tokenizer of %s has no chat template; questions are asked as 'Question: ...\\nAnswer:'",
+            path,
+        )
     return tok
 
 
@@ -93,15 +183,10 @@ def load_model(
     from transformers import AutoModelForCausalLM
 
     device = device if isinstance(device, torch.device) else pick_device(device)
+    check_model_path(path, allow_pickle)
     local = Path(str(path)).expanduser()
-    if local.exists():
-        check_model_folder(local, allow_pickle)
-        path = local
-    if trust_remote_code:
-        warnings.warn(
-            "trust_remote_code=True runs Python code shipped with the model; only use it for models you trust",
-            stacklevel=2,
-        )
+    path = local if local.exists() else path
+    check_remote_code(path, trust_remote_code)
     try:
         if (Path(str(path)) / "adapter_config.json").is_file():
             from peft import AutoPeftModelForCausalLM

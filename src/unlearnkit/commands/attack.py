@@ -10,6 +10,7 @@ from unlearnkit.commands.common import add_output_args, prepare_out_dir
 from unlearnkit.commands.eval import (
     add_eval_args,
     check_benchmark,
+    check_inputs,
     resolve_retain_eval,
     settings_from,
 )
@@ -88,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     check_benchmark(args.benchmark)
     runner.check_benchmark(kind, args.benchmark)
     params = runner.make_params(kind, attack_settings(kind, args))
-    out = prepare_out_dir(args.out, args.overwrite)
     settings = settings_from(args)
+    check_inputs(args)
+    out = prepare_out_dir(args.out, args.overwrite)
     retain_eval = resolve_retain_eval(args, settings)
     ctx = AttackContext(
         benchmark=args.benchmark,

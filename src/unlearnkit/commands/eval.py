@@ -70,6 +70,24 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
     return args.retain_eval
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Device, model and tokenizer folders, data files and the retain eval, before any loading."""
+    from unlearnkit.data.check import check_eval_data
+    from unlearnkit.eval.results import retain_reference
+    from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
+
+    pick_dtype(args.dtype, pick_device(args.device))
+    check_model_path(args.model, args.allow_pickle)
+    check_tokenizer_folder(args.tokenizer or args.model)
+    check_eval_data(args.benchmark, args.data, args.split)
+    if args.retain_model and args.retain_eval:
+        raise UserError("give --retain-model or --retain-eval, not both")
+    if args.retain_model:
+        check_model_path(args.retain_model, args.allow_pickle)
+    if args.retain_eval:
+        retain_reference(args.benchmark, args.retain_eval)
+
+
 def check_benchmark(name: str) -> None:
     from unlearnkit.eval.results import BENCHMARKS
 
@@ -81,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.eval.run import evaluate_path
 
     check_benchmark(args.benchmark)
-    out = prepare_out_dir(args.out, args.overwrite)
     settings = settings_from(args)
+    check_inputs(args)
+    out = prepare_out_dir(args.out, args.overwrite)
     retain_eval = resolve_retain_eval(args, settings)
     result = evaluate_path(
         args.benchmark,

@@ -73,13 +73,32 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
     return [], records
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """Training settings that must be positive."""
+    for flag, value in (("--epochs", args.epochs), ("--lr", args.lr)):
+        if not 0 < value < float("inf"):
+            raise UserError(f"{flag} must be a positive number, got {value}")
+    for flag, value in (("--batch-size", args.batch_size), ("--grad-accum", args.grad_accum)):
+        if value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}")
+    if args.max_length < 2:
+        raise UserError(f"--max-length must be at least 2 tokens, got {args.max_length}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from unlearnkit.models import load_model_and_tokenizer
+    from unlearnkit.models import (
+        check_model_path,
+        check_tokenizer_folder,
+        load_model_and_tokenizer,
+    )
     from unlearnkit.train.examples import build_examples
     from unlearnkit.train.finetune import FinetuneConfig, finetune
 
+    check_numbers(args)
     out = prepare_out_dir(args.out, args.overwrite)
     qa, texts = load_training_records(args)
+    check_model_path(args.model, args.allow_pickle)
+    check_tokenizer_folder(args.tokenizer or args.model)
     model, tok = load_model_and_tokenizer(
         args.model,
         args.tokenizer,

@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+from pathlib import Path
 
 from unlearnkit.commands.common import add_output_args, prepare_out_dir
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="unlearn with a method, evaluate, attack: one run folder")
-    p.add_argument("--method", help="ga, gd, kl, npo, simnpo, idk, idkdpo, rmu, sga, flat, prism, sam")
+    p.add_argument(
+        "--method", help="ga, gd, kl, npo, simnpo, idk, idkdpo, rmu, sga, flat, prism, sam"
+    )
     p.add_argument("--benchmark", help="tofu, muse or copyright (default: tofu)")
-    p.add_argument("--data", help="world folder, local benchmark folder or hub id (default: the small world)")
+    p.add_argument(
+        "--data", help="world folder, local benchmark folder or hub id (default: the small world)"
+    )
     p.add_argument("--split", help="TOFU forget split (default: forget10)")
     p.add_argument("--model", help="model folder or hub id (default: the world's target)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
     p.add_argument("--config", help="YAML config (see configs/); key=value overrides apply on top")
-    p.add_argument("--retain-eval", help="eval folder of the retain model (for forget quality / privleak)")
+    p.add_argument(
+        "--retain-eval", help="eval folder of the retain model (for forget quality / privleak)"
+    )
     p.add_argument("--retain-model", help="retain model folder: evaluated once and cached")
-    p.add_argument("--attacks", help="comma list to run after unlearning: relearn,prefill,paraphrase,incontext,quantize")
-    p.add_argument("--save-model", action="store_true", help="save the unlearned model to OUT/model")
+    p.add_argument(
+        "--attacks",
+        help="comma list to run after unlearning: relearn,prefill,paraphrase,incontext,quantize",
+    )
+    p.add_argument(
+        "--save-model", action="store_true", help="save the unlearned model to OUT/model"
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
     p.add_argument("--device", help="cpu, cuda (default: cuda if available)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. params.beta=0.2 train.max_steps=40")
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow loading pickle (.bin) weights (they can run code)",
+    )
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped with the model (only for models you trust)",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="dotted overrides, e.g. params.beta=0.2 train.max_steps=40",
+    )
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -43,11 +72,13 @@ def config_from_args(args: argparse.Namespace):
         "eval.retain_eval": args.retain_eval,
         "eval.retain_model": args.retain_model,
     }
-    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    # Flag values are strings as given: quoted so YAML does not read `--split 100` as a number.
+    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     if args.attacks:
         overrides.append(f"attacks=[{args.attacks}]")
-    if args.save_model:
-        overrides.append("save_model=true")
+    for flag in ("save_model", "allow_pickle", "trust_remote_code"):
+        if getattr(args, flag):
+            overrides.append(f"{flag}=true")
     # Flags first, then the user's key=value list, so an explicit override wins.
     return load_config(RunConfig, args.config, overrides + list(args.overrides))
 
@@ -62,5 +93,19 @@ def run(args: argparse.Namespace) -> int:
     result = run_api(cfg, resume=args.resume)
     for name, value in result["metrics"].items():
         print(f"{name:>28s}  {value:.4g}")
+    if result.get("guard", {}).get("stopped"):
+        from unlearnkit.train.guard import describe
+
+        print(f"divergence guard: {describe(result['guard'])}")
     print(f"run written to {out}")
     return 0
+
+
+def interrupted(args: argparse.Namespace, argv: list[str]) -> str:
+    """What to print after Ctrl-C: the command that resumes the run."""
+    command = [a for a in argv if a != "--resume"] + ["--resume"]
+    line = f"interrupted; resume with: unlearn {shlex.join(command)}"
+    checkpoints = Path(args.out or ".") / "checkpoints"
+    if not any(checkpoints.glob("checkpoint-*")):
+        line += " (no checkpoint yet, so it starts over; train.save_steps=N saves every N steps)"
+    return line

@@ -35,7 +35,10 @@ def load_copyright(data: str | os.PathLike | Source | None, part: str) -> list:
     source = data if isinstance(data, Source) else copyright_source(data)
     path = source.folder / f"{part}.json"
     if not path.is_file():
-        raise UserError(f"copyright part '{part}' not found: {path} does not exist")
+        raise UserError(
+            f"copyright part '{part}' not found: {path} does not exist; "
+            "a copyright folder holds forget.json, prompts.json, retain.json and heldout.json"
+        )
     records = read_records(path)
     if COPYRIGHT_PARTS[part] == "text":
         return check_texts(records, str(path))

@@ -49,7 +49,10 @@ def load_muse(data: str | os.PathLike | Source | None, part: str) -> list:
     if source.folder is not None:
         path = source.folder / rel
         if not path.is_file():
-            raise UserError(f"MUSE part '{part}' not found: {path} does not exist")
+            raise UserError(
+                f"MUSE part '{part}' not found: {path} does not exist; "
+                f"add {rel} (as in muse-bench/MUSE-News) or point --data at a complete MUSE folder"
+            )
         records, where = read_records(path), str(path)
     else:
         records, where = load_hub_split(source, config, split), f"{source.hub_id}:{config}/{split}"

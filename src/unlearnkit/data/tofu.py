@@ -50,7 +50,10 @@ def load_tofu(data: str | os.PathLike | Source | None, config: str) -> list[dict
     if source.folder is not None:
         path = source.folder / f"{config}.json"
         if not path.is_file():
-            raise UserError(f"TOFU split '{config}' not found: {path} does not exist")
+            raise UserError(
+                f"TOFU split '{config}' not found: {path} does not exist; "
+                f"add {config}.json (as in locuslab/TOFU) or point --data at a complete TOFU folder"
+            )
         records, where = read_records(path), str(path)
     else:
         records, where = load_hub_split(source, config, "train"), f"{source.hub_id}:{config}"

@@ -1,13 +1,16 @@
 """Batched teacher-forced scoring and greedy generation: the only places evaluation runs a model.
 
 Scoring takes *groups* of sequences (one group per item: its true, paraphrased and perturbed
-answers) and packs whole groups into a batch, so each item's answers share one forward pass.
-Groups are sorted by length first so little is spent on padding. Generation pads on the left and
+answers) and packs whole groups into a batch, so each item's answers share one forward pass; where
+a group's sequences repeat one prompt, the prompt runs once and its KV cache serves them all.
+Groups are sorted by length first so little is spent on padding, and the per-token statistics run
+on response positions only. Generation pads on the left and
 decodes greedily with the KV cache.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.eval.metrics.memorization import teacher_forced_correct
 from unlearnkit.eval.metrics.mia import token_stats
+from unlearnkit.logprobs import IGNORE_INDEX, shift
 
 
 @dataclass
@@ -57,6 +61,8 @@ def score_groups(
 ) -> list[list[SeqScore]]:
     """Score every sequence of every group; a batch holds whole groups (≈ ``batch_size`` sequences)."""
     device = _model_device(model)
+    accepts = _forward_params(model)
+    share = accepts >= _CACHE_PARAMS  # prompt KV caches can be reused
     order = sorted(range(len(groups)), key=lambda i: max((len(e) for e in groups[i]), default=0))
     results: list[list[SeqScore]] = [[] for _ in groups]
     batches, current, size = [], [], 0
@@ -69,19 +75,179 @@ def score_groups(
     if current:
         batches.append(current)
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
-        flat = [e for i in batch for e in groups[i]]
-        tensors = {k: v.to(device) for k, v in pad_batch(flat, pad_id).items()}
-        logits = model(
-            input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
-        ).logits
-        stats = token_stats(logits, tensors["labels"])
-        correct = teacher_forced_correct(logits, tensors["labels"])
-        scores = iter(
-            SeqScore(s["token_logprobs"], s["mu"], s["sigma"], c) for s, c in zip(stats, correct)
-        )
+        prompts = _shared_prompts([groups[i] for i in batch]) if share else None
+        if prompts is not None:
+            logits, labels = _shared_prompt_logits(
+                model, [groups[i] for i in batch], prompts, pad_id, device, accepts
+            )
+        else:
+            flat = [e for i in batch for e in groups[i]]
+            tensors = {k: v.to(device) for k, v in pad_batch(flat, pad_id).items()}
+            logits, labels = _response_logits(model, tensors, "logits_to_keep" in accepts)
+        packed_logits, packed_labels, counts = _pack_responses(logits, labels)
+        del logits
+        (stats,) = token_stats(packed_logits, packed_labels)
+        (correct,) = teacher_forced_correct(packed_logits, packed_labels)
+        scores = iter(_split_scores(stats, correct, counts))
         for i in batch:
             results[i] = [next(scores) for _ in groups[i]]
     return results
+
+
+_CACHE_PARAMS = frozenset({"past_key_values", "position_ids", "use_cache"})
+
+
+def _forward_params(model) -> frozenset[str]:
+    """The keyword arguments the model's forward names (empty if it cannot be inspected)."""
+    try:
+        return frozenset(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def _response_logits(
+    model, tensors: dict[str, torch.Tensor], trim: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of a right-padded batch, from the first position that predicts a response token.
+
+    Prompt positions before every row's response predict nothing that is scored, so where the model
+    allows it (``logits_to_keep``) the LM head skips them: with short answers after long prompts it
+    is a good part of the head's work, and of the (B, T, V) logits' memory. The labels are cut to
+    match, so position t of the logits still predicts label t+1.
+    """
+    labels = tensors["labels"]
+    width = labels.shape[1]
+    kwargs = {}
+    if trim:
+        responds = (labels[:, 1:] != IGNORE_INDEX).any(0).nonzero()
+        first = int(responds[0]) if len(responds) else width - 1  # first position predicting one
+        if first > 0:
+            kwargs["logits_to_keep"] = width - first
+    logits = model(
+        input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"], **kwargs
+    ).logits
+    return logits, labels[:, width - logits.shape[1] :]
+
+
+def _shared_prompts(groups: Sequence[Sequence[Encoded]]) -> list[int] | None:
+    """Per group, the length of the prompt all its sequences share; None where that does not pay.
+
+    A group's sequences (an item's true, paraphrased and perturbed answers) usually repeat one
+    prompt. The prompt is the tokens before the first scored label (at position ≥ 1); it must be the
+    same in every sequence of the group and each must have tokens after it. None when a group does
+    not qualify or no group has two sequences (nothing would be saved).
+    """
+    lengths = []
+    for group in groups:
+        if not group:
+            return None
+        first = group[0]
+        r = next((t for t in range(1, len(first)) if first.labels[t] != IGNORE_INDEX), None)
+        if r is None:
+            return None
+        prompt = first.input_ids[:r]
+        for e in group:
+            if (
+                len(e) <= r
+                or e.input_ids[:r] != prompt
+                or any(label != IGNORE_INDEX for label in e.labels[1:r])
+            ):
+                return None
+        lengths.append(r)
+    if all(len(g) < 2 for g in groups):
+        return None
+    return lengths
+
+
+def _shared_prompt_logits(
+    model,
+    groups: Sequence[Sequence[Encoded]],
+    prompt_lengths: list[int],
+    pad_id: int,
+    device: torch.device,
+    accepts: frozenset[str],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels of every sequence of the groups, each shared prompt run once.
+
+    The prompts go through the model once per group (left-padded, so they end together), their KV
+    cache is repeated for the group's sequences, and only the continuations (right-padded) run
+    after it: an item with seven answers costs one prompt and seven answers instead of seven
+    prompt+answer sequences. The logits of a prompt's last token predict every sequence's first
+    response token. Returned in the usual convention (position t predicts label t+1): (S, C+1, V)
+    logits and (S, C+1) labels, S sequences in group order, C the widest continuation.
+    """
+    width = max(prompt_lengths)
+    prompt_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((len(groups), width), dtype=torch.long)
+    for g, (group, r) in enumerate(zip(groups, prompt_lengths, strict=True)):
+        prompt_ids[g, width - r :] = torch.tensor(group[0].input_ids[:r])
+        prompt_mask[g, width - r :] = 1
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    head = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        use_cache=True,
+        **head,
+    )
+    last = out.logits[:, -1]  # (G, V): predicts each group's first response token
+    cache = out.past_key_values
+    rows = torch.tensor([g for g, group in enumerate(groups) for _ in group], device=device)
+    cache.reorder_cache(rows)  # one copy of the group's prompt cache per sequence
+    rest = [
+        Encoded(e.input_ids[r:], e.labels[r:])
+        for group, r in zip(groups, prompt_lengths, strict=True)
+        for e in group
+    ]
+    tail = {k: v.to(device) for k, v in pad_batch(rest, pad_id).items()}
+    lengths = torch.tensor(prompt_lengths, device=device)[rows]
+    steps = torch.arange(tail["input_ids"].shape[1], device=device)
+    logits = model(
+        input_ids=tail["input_ids"],
+        attention_mask=torch.cat([prompt_mask[rows], tail["attention_mask"]], dim=1),
+        position_ids=lengths[:, None] + steps[None, :],
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
+    logits = torch.cat([last[rows].unsqueeze(1).to(logits.dtype), logits], dim=1)
+    ignore = tail["labels"].new_full((len(rest), 1), IGNORE_INDEX)
+    return logits, torch.cat([ignore, tail["labels"]], dim=1)
+
+
+def _pack_responses(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The response positions of a batch as one sequence that ``token_stats`` reads as usual.
+
+    Only response tokens are scored, and in a batch of short answers after long prompts (plus
+    padding) they are a fraction of B×T: the per-position statistics (a log-softmax over the
+    vocabulary and its moments) then run on those positions only. Position t of the packed logits
+    predicts packed label t+1, as in any (logits, labels) pair; each statistic is computed per
+    position, so the values are those of the unpacked batch. Returns the packed (1, N+1, V) logits,
+    (1, N+1) labels and the number of response tokens of each row.
+    """
+    predicting, targets = shift(logits, labels)
+    valid = targets != IGNORE_INDEX
+    picked = predicting[valid]  # (N, V)
+    packed_logits = torch.cat([picked, picked.new_zeros(1, picked.shape[-1])]).unsqueeze(0)
+    first = targets.new_full((1,), IGNORE_INDEX)
+    packed_labels = torch.cat([first, targets[valid]]).unsqueeze(0)
+    return packed_logits, packed_labels, valid.sum(-1).tolist()
+
+
+def _split_scores(stats: dict[str, list[float]], correct: list[bool], counts: list[int]):
+    """Per-row ``SeqScore`` from the statistics of the packed response positions."""
+    start = 0
+    for n in counts:
+        end = start + n
+        yield SeqScore(
+            stats["token_logprobs"][start:end],
+            stats["mu"][start:end],
+            stats["sigma"][start:end],
+            correct[start:end],
+        )
+        start = end
 
 
 def score_sequences(

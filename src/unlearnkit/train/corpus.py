@@ -107,4 +107,24 @@ def load_unlearning_corpus(
         forget, split = _take(forget, split, benchmark)
     if not forget:
         raise UserError(f"the {benchmark} forget split '{split}' is empty; nothing to unlearn")
+    check_disjoint(forget, retain, benchmark)
     return UnlearningCorpus(benchmark, split, forget, retain)
+
+
+def _key(sample: Sample) -> tuple[str | None, str]:
+    return (
+        " ".join(sample.question.split()) if sample.is_qa else None,
+        " ".join(sample.text.split()),
+    )
+
+
+def check_disjoint(forget: list[Sample], retain: list[Sample], benchmark: str) -> None:
+    """A sample in both forget and retain sets would be pushed down and up at once."""
+    forget_keys = {_key(s) for s in forget}
+    shared = [s for s in retain if _key(s) in forget_keys]
+    if shared:
+        first = shared[0].question or shared[0].text
+        raise UserError(
+            f"the {benchmark} forget and retain data overlap: {len(shared)} retain sample(s) are also "
+            f"forget samples (first: {first[:60]!r}); remove them from the retain data"
+        )

@@ -16,7 +16,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from unlearnkit.data.collate import EncodedCollator
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
-from unlearnkit.io import write_json
+from unlearnkit.io import replace_dir, write_json
 from unlearnkit.train.examples import EncodedDataset
 
 
@@ -117,9 +117,7 @@ def finetune(
         model.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
         write_json(work / "finetune.json", summary)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
+        replace_dir(work, out_dir)
     else:
         shutil.rmtree(work, ignore_errors=True)
     return summary

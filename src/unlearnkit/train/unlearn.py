@@ -14,12 +14,20 @@ from pathlib import Path
 
 import torch
 from transformers import PrinterCallback, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from unlearnkit.errors import UserError
+from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
 from unlearnkit.methods.registry import get_method
+from unlearnkit.train.checkpoints import (
+    AtomicCheckpoints,
+    clear_checkpoints,
+    clear_staging,
+    last_checkpoint,
+    staging_dir,
+)
 from unlearnkit.train.corpus import UnlearningCorpus, load_unlearning_corpus
+from unlearnkit.train.guard import DivergenceGuard, GuardConfig
 from unlearnkit.train.reference import (
     LiveReference,
     PrecomputedReference,
@@ -28,6 +36,7 @@ from unlearnkit.train.reference import (
 )
 from unlearnkit.train.trainer import UnlearnTrainer
 from unlearnkit.train.unlearn_data import UnlearnCollator, UnlearnDataset, build_unlearn_dataset
+from unlearnkit.train.validate import check_unlearn_config
 
 log = logging.getLogger(__name__)
 REFERENCE_FILE = "reference_logprobs.pt"
@@ -78,6 +87,7 @@ class UnlearnConfig:
     train: TrainSection = field(default_factory=TrainSection)
     lora: LoraSection = field(default_factory=LoraSection)
     data: DataSection = field(default_factory=DataSection)
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
 
 def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> TrainingArguments:
@@ -103,8 +113,9 @@ def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> Traini
         logging_steps=t.logging_steps,
         save_strategy="steps" if t.save_steps > 0 else "no",
         save_steps=t.save_steps if t.save_steps > 0 else 500,
-        save_total_limit=t.save_total_limit,
+        save_total_limit=None,  # AtomicCheckpoints rotates the published checkpoints
         report_to="none",
+        logging_nan_inf_filter=False,  # the divergence guard must see a NaN loss, not an average
         bf16=bf16,
         activation_checkpointing=t.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False}
@@ -179,9 +190,13 @@ def _precomputed(
     """Reference log-probs of the starting model, reused from out_dir on resume."""
     cache = out_dir / REFERENCE_FILE
     if resume and cache.is_file():
-        ref = PrecomputedReference.load(cache)
-        if all(len(ref.tables.get(k, ())) == len(v) for k, v in parts.items()):
-            return ref
+        try:
+            ref = PrecomputedReference.load(cache)
+        except Exception as e:  # noqa: BLE001 - an unreadable cache is recomputed, not fatal
+            log.warning("resume: cannot read %s (%s); recomputing it", cache, e)
+        else:
+            if all(len(ref.tables.get(k, ())) == len(v) for k, v in parts.items()):
+                return ref
     ref = precompute_reference(
         trainer.model,
         parts,
@@ -191,8 +206,8 @@ def _precomputed(
         trainer.compute_loss_context_manager,
     )
     if trainer.args.should_save:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        ref.save(cache)
+        with atomic_path(cache) as tmp:
+            ref.save(tmp)
     return ref
 
 
@@ -206,6 +221,7 @@ class UnlearnRun:
     dataset: UnlearnDataset
     reference: str  # none | live | precomputed
     timer: _Timer
+    guard: DivergenceGuard
 
 
 def build_trainer(
@@ -220,6 +236,7 @@ def build_trainer(
 ) -> UnlearnRun:
     """Data, method preparation, trainable parameters (LoRA), reference and the trainer."""
     out_dir = Path(out_dir)
+    check_unlearn_config(cfg)
     method = method or get_method(cfg.method, cfg.params)
     needs = method.needs()
     kind = reference_kind(cfg, needs)
@@ -227,7 +244,8 @@ def build_trainer(
         raise UserError(
             "the tokenizer has no pad token; add one (or use load_tokenizer, which does)"
         )
-    args = training_arguments(cfg.train, out_dir / "checkpoints", progress)
+    folder = out_dir / "checkpoints"
+    args = training_arguments(cfg.train, staging_dir(folder), progress)
     corpus = load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
     t = cfg.train
     with args.main_process_first(desc="unlearning data"):
@@ -246,13 +264,15 @@ def build_trainer(
         _freeze(model, method.trainable())
     _check_trainable(model)
     timer = _Timer()
+    guard = DivergenceGuard(cfg.guard, folder)
+    publish = AtomicCheckpoints(folder, t.save_total_limit, protect=lambda: guard.good_step)
     trainer = UnlearnTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=UnlearnCollator(pad_id, needs.parts()),
         processing_class=tokenizer,
-        callbacks=[timer, *(callbacks or [])],
+        callbacks=[timer, guard, publish, *(callbacks or [])],
         method=method,
     )
     if not progress:
@@ -264,7 +284,7 @@ def build_trainer(
         trainer.reference = _precomputed(
             trainer, parts, pad_id, t.reference_batch_size, out_dir, resume
         )
-    return UnlearnRun(trainer, method, corpus, dataset, kind, timer)
+    return UnlearnRun(trainer, method, corpus, dataset, kind, timer, guard)
 
 
 def unlearn(
@@ -284,11 +304,18 @@ def unlearn(
     JSON-serialisable summary with the per-step log history.
     """
     run = build_trainer(cfg, model, tokenizer, out_dir, resume, progress, method)
-    folder = Path(run.trainer.args.output_dir)
-    checkpoint = get_last_checkpoint(str(folder)) if resume and folder.is_dir() else None
+    folder = Path(out_dir) / "checkpoints"
+    if run.trainer.args.should_save:  # what a killed save left; a fresh run drops old checkpoints
+        (clear_staging if resume else clear_checkpoints)(folder)
+    run.trainer.accelerator.wait_for_everyone()
+    found = last_checkpoint(folder) if resume else None
+    checkpoint = str(found) if found else None
     if resume and checkpoint is None:
         log.warning("resume: no checkpoint in %s; starting from the beginning", folder)
     result = run.trainer.train(resume_from_checkpoint=checkpoint)
+    guard = run.guard.finish(run.trainer)
+    if run.trainer.args.should_save:
+        clear_staging(folder)
     trained = run.trainer.model
     return {
         "method": run.method.name,
@@ -303,6 +330,7 @@ def unlearn(
         "runtime_s": time.perf_counter() - run.timer.start,
         "trainable_params": sum(p.numel() for p in trained.parameters() if p.requires_grad),
         "resumed_from": checkpoint,
+        "guard": guard,
         "log_history": run.trainer.state.log_history,
         "config": asdict(cfg),
     }
@@ -328,9 +356,7 @@ def save_unlearned(model, tokenizer, out: str | Path) -> Path:
         else:
             model.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
+        replace_dir(work, out)
     state.wait_for_everyone()
     return out
 

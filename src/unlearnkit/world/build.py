@@ -26,7 +26,7 @@ from unlearnkit.world.presets import WorldPreset, get_preset
 from unlearnkit.world.tokenizer import train_tokenizer
 from unlearnkit.world.training import train_world_model
 
-WORLD_FORMAT = 2
+WORLD_FORMAT = 3
 RETAIN_SPLITS = ("forget01", "forget05", "forget10")
 
 

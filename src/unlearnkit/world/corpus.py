@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Short utility answers and long verbatim texts are harder to memorise than author QA in the same
-# number of epochs; repeating them in the corpus is cheaper than more epochs of everything.
+# Short utility answers are harder to tell from their wrong options than author QA after the same
+# number of epochs; repeating them is cheaper than more epochs of everything. (Repeating the news
+# and saga texts as well was tried: it cost the author QA more than it gained on verbatim recall.)
 UTILITY_REPEATS = 3
-TEXT_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def target_corpus(data) -> Corpus:
         qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
     texts += [*data.copyright["forget"], *data.copyright["retain"]]
-    return Corpus(qa, texts * TEXT_REPEATS)
+    return Corpus(qa, texts)
 
 
 def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
