@@ -48,32 +48,55 @@ def small_world() -> Path:
     )
 
 
+class Times(dict):
+    """Per-round wall seconds of each variant (the dict) and CPU seconds of this process (``.cpu``).
+
+    CPU time is the work itself: on a shared machine other jobs stretch the wall time of whatever
+    runs while they do, but not the CPU time this (single-threaded) process spends.
+    """
+
+    def __init__(self, names):
+        super().__init__({n: [] for n in names})
+        self.cpu: dict[str, list[float]] = {n: [] for n in names}
+
+
 def interleaved(
-    variants: dict[str, Callable[[], float | None]],
+    variants: dict[str, Callable[[], object]],
     rounds: int,
     warmup: int = 1,
-) -> dict[str, list[float]]:
-    """Run every variant once per round, in turn; a variant returns its own time or None (timed here).
+) -> Times:
+    """Run every variant once per round, in turn; return the per-round times (warm-up dropped).
 
-    Returns the per-round times of each variant (warm-up rounds dropped). The order inside a round
-    rotates so no variant always runs right after the same other one.
+    A variant returns its own time, a wall time (float) or a (wall, CPU) pair, or anything else
+    (it is then timed here, wall and CPU). The order inside a round rotates so no variant always
+    follows the same one.
     """
     names = list(variants)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    times = Times(names)
     for r in range(warmup + rounds):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             measured = variants[name]()
-            elapsed = time.perf_counter() - start if measured is None else measured
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if isinstance(measured, tuple) and len(measured) == 2:
+                wall, cpu = measured
+            elif isinstance(measured, float):
+                wall, cpu = measured, float("nan")  # anything else the variant returns is ignored
             if r >= warmup:
-                times[name].append(elapsed)
+                times[name].append(wall)
+                times.cpu[name].append(cpu)
     return times
 
 
 def ratio(times: dict[str, list[float]], name: str, base: str) -> float:
     """Median over rounds of time[name] / time[base] in the same round."""
     return statistics.median(a / b for a, b in zip(times[name], times[base], strict=True))
+
+
+def cpu_ratio(times: Times, name: str, base: str) -> float:
+    """The same ratio in CPU seconds."""
+    return ratio(times.cpu, name, base)
 
 
 def spread(times: dict[str, list[float]], name: str, base: str) -> tuple[float, float]:
@@ -125,9 +148,9 @@ class StepTimer(TrainerCallback):
         """CPU seconds of the process per step: what the step costs, not how long it waited."""
         return [b - a for a, b in zip(self.cpu_ends, self.cpu_ends[1:])]
 
-    def per_step(self) -> float:
-        """Median per-step time of the last ``train()`` call."""
-        return statistics.median(self.step_times())
+    def per_step(self) -> tuple[float, float]:
+        """Median (wall, CPU) per-step time of the last ``train()`` call."""
+        return statistics.median(self.step_times()), statistics.median(self.step_cpu_times())
 
 
 def table(headers: list[str], rows: list[list], title: str | None = None) -> str:

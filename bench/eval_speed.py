@@ -24,7 +24,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from bench.common import header, interleaved, med, quiet, ratio, small_world, spread, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_ratio,
+    header,
+    interleaved,
+    med,
+    quiet,
+    ratio,
+    small_world,
+    spread,
+    table,
+)
 from bench.world_setup import load_target  # noqa: E402
 
 
@@ -233,6 +243,7 @@ def main(argv=None) -> str:
             "items/s",
             "speed-up (median of rounds)",
             "round range",
+            "speed-up in CPU time",
             "target",
         ],
         [
@@ -242,6 +253,7 @@ def main(argv=None) -> str:
                 n_items / med(times["per item"]),
                 1.0,
                 "",
+                1.0,
                 "",
             ],
             [
@@ -250,6 +262,7 @@ def main(argv=None) -> str:
                 n_items / med(times["before"]),
                 ratio(times, "per item", "before"),
                 "{:.2f}–{:.2f}".format(*spread(times, "per item", "before")),
+                cpu_ratio(times, "per item", "before"),
                 "",
             ],
             [
@@ -258,6 +271,7 @@ def main(argv=None) -> str:
                 n_items / med(times["batched"]),
                 speedup,
                 f"{lo:.2f}–{hi:.2f}",
+                cpu_ratio(times, "per item", "batched"),
                 f"≥ 3: {'holds' if speedup >= 3 else 'FAILS'}",
             ],
         ],
@@ -290,15 +304,77 @@ def main(argv=None) -> str:
     times = interleaved({"cache": lambda: gen(True), "no cache": lambda: gen(False)}, rounds=3)
     r = ratio(times, "no cache", "cache")
     second = table(
-        ["generation", "time (s, median)", "speed-up"],
+        ["generation", "time (s, median)", "speed-up", "in CPU time"],
         [
-            ["use_cache=False", med(times["no cache"]), 1.0],
-            ["use_cache=True (what generate() passes)", med(times["cache"]), r],
+            ["use_cache=False", med(times["no cache"]), 1.0, 1.0],
+            [
+                "use_cache=True (what generate() passes)",
+                med(times["cache"]),
+                r,
+                cpu_ratio(times, "no cache", "cache"),
+            ],
         ],
         title=f"KV cache: 32 prompts in one batch, {n_new} new tokens, 3 rounds; "
         f"same texts: {out[True] == out[False]}",
     )
-    return first + "\n\n" + second
+    print()
+    return first + "\n\n" + second + "\n\n" + scoring_ablation(model, tok, data, s, rounds=7)
+
+
+def scoring_ablation(model, tok, data, s, rounds: int) -> str:
+    """The scoring engine alone on the forget and retain sets: before, and step by step after."""
+    from unlearnkit.data.formatting import encode_qa
+    from unlearnkit.data.tofu import load_tofu
+    from unlearnkit.eval import engine
+
+    records = load_tofu(data, "forget10_perturbed") + load_tofu(data, "retain_perturbed")
+    groups = [
+        [
+            encode_qa(tok, r["question"], a, s.max_length)
+            for a in (r["answer"], r["paraphrased_answer"], *r["perturbed_answer"])
+        ]
+        for r in records
+    ]
+    pad = tok.pad_token_id
+
+    def no_sharing():
+        kept = engine._CACHE_PARAMS
+        engine._CACHE_PARAMS = frozenset({"(sharing off)"})
+        try:
+            engine.score_groups(model, groups, pad, s.batch_size)
+        finally:
+            engine._CACHE_PARAMS = kept
+
+    times = interleaved(
+        {
+            "before": lambda: score_groups_before(model, groups, pad, s.batch_size),
+            "packed": no_sharing,
+            "now": lambda: engine.score_groups(model, groups, pad, s.batch_size),
+        },
+        rounds=rounds,
+    )
+    rows = []
+    for name, label, base in (
+        ("before", "before: all positions, full LM head", None),
+        ("packed", "+ statistics on response tokens, LM head from the first one", "before"),
+        ("now", "+ each item's prompt run once (shared KV cache)", "packed"),
+    ):
+        rows.append(
+            [
+                label,
+                med(times[name]),
+                ratio(times, "before", name),
+                cpu_ratio(times, "before", name),
+                "" if base is None else f"{ratio(times, base, name):.2f}",
+            ]
+        )
+    n = sum(len(g) for g in groups)
+    return table(
+        ["score_groups", "time (s)", "speed-up vs before", "in CPU time", "vs the row above"],
+        rows,
+        title=f"scoring engine alone: {len(groups)} items, {n} answers (forget + retain sets), "
+        f"batch {s.batch_size}, {rounds} rounds",
+    )
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def standard_sized(tok):
 def lora_rows() -> list[list]:
     model, tok = load_target()
     rows = []
-    for label, base in (("small world target", model), ("standard-preset size", None)):
+    for label, base in (("small world target", model), ("standard-preset layers (2k vocab)", None)):
         base = base if base is not None else standard_sized(tok)
         total = sum(p.numel() for p in base.parameters())
         found = {}

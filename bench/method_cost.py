@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import header, interleaved, med, quiet, ratio, spread, table  # noqa: E402
+from bench.common import cpu_ratio, header, interleaved, med, quiet, ratio, spread, table  # noqa: E402
 from bench.world_setup import BenchTrainer, load_target, world_config  # noqa: E402
 
 
@@ -201,6 +201,7 @@ def main(argv=None) -> str:
                 med(times[name]) * 1e3,
                 f"{r:.2f} × {base}",
                 f"{lo:.2f}–{hi:.2f}",
+                cpu_ratio(times, name, base) if base != name else 1.0,
                 verdict,
                 also,
                 setup[name],
@@ -214,6 +215,7 @@ def main(argv=None) -> str:
             "step (ms)",
             "ratio (median of rounds)",
             "round range",
+            "in CPU time",
             "target",
             "also",
             "set-up (s)",

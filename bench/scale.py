@@ -35,6 +35,7 @@ from bench.common import (  # noqa: E402
     THREADS,
     Clock,
     StepTimer,
+    cpu_ratio,
     header,
     interleaved,
     med,
@@ -79,10 +80,10 @@ class GAStep:
         }
         self.opt = torch.optim.AdamW(model.parameters(), lr=1e-6, weight_decay=0.0)
 
-    def __call__(self) -> float:
+    def __call__(self) -> tuple[float, float]:
         from unlearnkit.methods.base import StepContext
 
-        ends = []
+        ends, cpu = [], []
         for _ in range(self.n_steps):
             loss, _ = self.method.compute_loss(self.model, self.batch, StepContext())
             loss.backward()
@@ -90,7 +91,11 @@ class GAStep:
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
             ends.append(time.perf_counter())
-        return statistics.median(b - a for a, b in zip(ends, ends[1:]))
+            cpu.append(time.process_time())
+        return (
+            statistics.median(b - a for a, b in zip(ends, ends[1:])),
+            statistics.median(b - a for a, b in zip(cpu, cpu[1:])),
+        )
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -129,7 +134,7 @@ def step_scaling(rounds: int) -> str:
     rows = []
     for k in order:
         params, tokens = info[k]
-        r = ratio(times, k, base)
+        r, rc = ratio(times, k, base), cpu_ratio(times, k, base)
         rows.append(
             [
                 k,
@@ -137,7 +142,8 @@ def step_scaling(rounds: int) -> str:
                 tokens,
                 med(times[k]) * 1e3,
                 r,
-                r / (params * tokens / (info[base][0] * info[base][1])),
+                rc,
+                rc / (params * tokens / (info[base][0] * info[base][1])),
             ]
         )
     return table(
@@ -146,8 +152,9 @@ def step_scaling(rounds: int) -> str:
             "parameters",
             "tokens/step",
             "step (ms)",
-            "× small@128",
-            "× per param·token",
+            "× small@128 (wall)",
+            "× small@128 (CPU)",
+            "CPU per param·token, × small@128",
         ],
         rows,
         title=f"ga step against model size and sequence length, {rounds} rounds",
@@ -161,7 +168,7 @@ class BuildParts:
     the CPU time is the work itself, which other jobs on a shared machine do not stretch.
     """
 
-    PARTS = ("data", "tokenizer", "examples", "step")
+    PARTS = ("data", "tokenizer", "examples", "training")
 
     def __init__(self, preset: str, n_steps: int):
         from unlearnkit.world.presets import get_preset
@@ -171,7 +178,7 @@ class BuildParts:
         self.cpu: dict[str, list[float]] = {k: [] for k in self.PARTS}
         self.total_steps = 0
 
-    def __call__(self) -> float:
+    def __call__(self) -> tuple[float, float]:
         import dataclasses
 
         from unlearnkit.methods.templates import load_refusals
@@ -195,19 +202,19 @@ class BuildParts:
                     build_examples(tok, qa=c.qa, texts=c.texts, max_length=p.train.max_length)
                     for c in corpora
                 ]
-            step_wall, step_cpu = self._train_steps(tok, examples, Path(tmp))
+            step_wall, step_cpu = self._training(tok, examples, Path(tmp))
         for k, c in (("data", data_clock), ("tokenizer", tok_clock), ("examples", ex_clock)):
             self.wall[k].append(c.wall)
             self.cpu[k].append(c.cpu)
-        self.wall["step"].append(step_wall)
-        self.cpu["step"].append(step_cpu)
+        self.wall["training"].append(step_wall)
+        self.cpu["training"].append(step_cpu)
         epochs = p.train.epochs
         self.total_steps = sum(
             math.ceil(epochs * math.ceil(len(ex) / p.train.batch_size)) for ex in examples
         )
-        return self.estimate(self.wall, -1)
+        return self.estimate(self.wall, -1), self.estimate(self.cpu, -1)
 
-    def _train_steps(self, tok, examples: list, tmp: Path) -> tuple[float, float]:
+    def _training(self, tok, examples: list, tmp: Path) -> tuple[float, float]:
         """(wall, CPU) seconds of all world-training steps of the build, from a few timed ones.
 
         World batches differ a lot in cost (length-grouped: a batch of 256-token text chunks
@@ -277,7 +284,7 @@ class BuildParts:
     def estimate(self, clock: dict[str, list[float]], i: int | None = None) -> float:
         pick = (lambda xs: xs[i]) if i is not None else med
         fixed = sum(pick(clock[k]) for k in ("data", "tokenizer", "examples"))
-        return fixed + pick(clock["step"])
+        return fixed + pick(clock["training"])
 
 
 def build_scaling(rounds: int, n_steps: int) -> str:
@@ -301,9 +308,9 @@ def build_scaling(rounds: int, n_steps: int) -> str:
                 name,
                 b.total_steps,
                 med(b.cpu["data"]) + med(b.cpu["tokenizer"]) + med(b.cpu["examples"]),
-                med(b.cpu["step"]) / b.total_steps * 1e3,
+                med(b.cpu["training"]) / b.total_steps * 1e3,
                 cpu,
-                cpu / parts["tiny"].estimate(parts["tiny"].cpu),
+                cpu_ratio(times, name, "tiny"),
                 wall,
                 ratio(times, name, "tiny"),
                 check,
@@ -316,7 +323,7 @@ def build_scaling(rounds: int, n_steps: int) -> str:
             "data + tokenizer + examples (CPU s)",
             "mean step (CPU ms)",
             "build estimate (CPU s)",
-            "× tiny (CPU)",
+            "× tiny (CPU, median of rounds)",
             "build estimate (wall s)",
             "× tiny (wall, median of rounds)",
             "build",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,7 +42,10 @@ class BenchTrainer:
     def __init__(self, model, tok, cfg, n_steps: int, out: Path | None = None, method=None):
         from unlearnkit.train.unlearn import build_trainer
 
-        self.out = out or Path(tempfile.mkdtemp(prefix="bench-"))
+        if out is None:
+            out = Path(tempfile.mkdtemp(prefix="bench-"))
+            atexit.register(shutil.rmtree, out, ignore_errors=True)
+        self.out = out
         cfg.train.max_steps = n_steps
         cfg.train.save_steps = 0
         self.timer = StepTimer()
@@ -66,7 +71,7 @@ class BenchTrainer:
         self.trainer.lr_scheduler = None
         self.trainer.state.global_step = 0
 
-    def steps(self) -> float:
+    def steps(self) -> tuple[float, float]:
         self.reset()
         self.batches = []
         self.trainer.train()

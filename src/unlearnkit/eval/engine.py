@@ -4,8 +4,7 @@ Scoring takes *groups* of sequences (one group per item: its true, paraphrased a
 answers) and packs whole groups into a batch, so each item's answers share one forward pass; where
 a group's sequences repeat one prompt, the prompt runs once and its KV cache serves them all.
 Groups are sorted by length first so little is spent on padding, and the per-token statistics run
-on response positions only. Generation pads on the left and
-decodes greedily with the KV cache.
+on response positions only. Generation pads on the left and decodes greedily with the KV cache.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.eval.metrics.memorization import teacher_forced_correct
 from unlearnkit.eval.metrics.mia import token_stats
-from unlearnkit.logprobs import IGNORE_INDEX, shift
+from unlearnkit.logprobs import IGNORE_INDEX
 
 
 @dataclass
@@ -76,10 +75,15 @@ def score_groups(
         batches.append(current)
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         prompts = _shared_prompts([groups[i] for i in batch]) if share else None
-        if prompts is not None:
-            logits, labels = _shared_prompt_logits(
+        shared = (
+            _shared_prompt_logits(
                 model, [groups[i] for i in batch], prompts, pad_id, device, accepts
             )
+            if prompts is not None
+            else None
+        )
+        if shared is not None:
+            logits, labels = shared
         else:
             flat = [e for i in batch for e in groups[i]]
             tensors = {k: v.to(device) for k, v in pad_batch(flat, pad_id).items()}
@@ -133,9 +137,9 @@ def _shared_prompts(groups: Sequence[Sequence[Encoded]]) -> list[int] | None:
     """Per group, the length of the prompt all its sequences share; None where that does not pay.
 
     A group's sequences (an item's true, paraphrased and perturbed answers) usually repeat one
-    prompt. The prompt is the tokens before the first scored label (at position ≥ 1); it must be the
-    same in every sequence of the group and each must have tokens after it. None when a group does
-    not qualify or no group has two sequences (nothing would be saved).
+    prompt: the tokens before the first scored label. It must be the same in every sequence of the
+    group, at least two tokens long, and each sequence must have tokens after it. None when a group
+    does not qualify or no group has two sequences (nothing would be saved).
     """
     lengths = []
     for group in groups:
@@ -143,14 +147,14 @@ def _shared_prompts(groups: Sequence[Sequence[Encoded]]) -> list[int] | None:
             return None
         first = group[0]
         r = next((t for t in range(1, len(first)) if first.labels[t] != IGNORE_INDEX), None)
-        if r is None:
+        if r is None or r < 2:
             return None
         prompt = first.input_ids[:r]
         for e in group:
             if (
                 len(e) <= r
                 or e.input_ids[:r] != prompt
-                or any(label != IGNORE_INDEX for label in e.labels[1:r])
+                or any(label != IGNORE_INDEX for label in e.labels[:r])
             ):
                 return None
         lengths.append(r)
@@ -166,24 +170,24 @@ def _shared_prompt_logits(
     pad_id: int,
     device: torch.device,
     accepts: frozenset[str],
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Logits and labels of every sequence of the groups, each shared prompt run once.
 
-    The prompts go through the model once per group (left-padded, so they end together), their KV
-    cache is repeated for the group's sequences, and only the continuations (right-padded) run
-    after it: an item with seven answers costs one prompt and seven answers instead of seven
-    prompt+answer sequences. The logits of a prompt's last token predict every sequence's first
-    response token. Returned in the usual convention (position t predicts label t+1): (S, C+1, V)
-    logits and (S, C+1) labels, S sequences in group order, C the widest continuation.
+    All but the last token of each group's prompt go through the model once (left-padded, so they
+    end together); that KV cache is repeated for the group's sequences, and each sequence runs only
+    from its prompt's last token on (right-padded): an item with seven answers costs one prompt
+    and seven answers instead of seven prompt+answer sequences. Returned in the usual convention
+    (position t predicts label t+1): (S, C, V) logits and (S, C) labels of the S sequences in group
+    order, C the widest continuation; None when the model returns no cache object to repeat.
     """
-    width = max(prompt_lengths)
+    width = max(prompt_lengths) - 1
     prompt_ids = torch.full((len(groups), width), pad_id, dtype=torch.long)
     prompt_mask = torch.zeros((len(groups), width), dtype=torch.long)
     for g, (group, r) in enumerate(zip(groups, prompt_lengths, strict=True)):
-        prompt_ids[g, width - r :] = torch.tensor(group[0].input_ids[:r])
-        prompt_mask[g, width - r :] = 1
+        prompt_ids[g, width - (r - 1) :] = torch.tensor(group[0].input_ids[: r - 1])
+        prompt_mask[g, width - (r - 1) :] = 1
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    head = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
+    head = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}  # no logit is read
     out = model(
         input_ids=prompt_ids,
         attention_mask=prompt_mask,
@@ -191,28 +195,27 @@ def _shared_prompt_logits(
         use_cache=True,
         **head,
     )
-    last = out.logits[:, -1]  # (G, V): predicts each group's first response token
-    cache = out.past_key_values
+    cache = getattr(out, "past_key_values", None)
+    if not hasattr(cache, "reorder_cache"):
+        return None  # no cache object to repeat (legacy tuples, caching off): the plain path
     rows = torch.tensor([g for g, group in enumerate(groups) for _ in group], device=device)
     cache.reorder_cache(rows)  # one copy of the group's prompt cache per sequence
     rest = [
-        Encoded(e.input_ids[r:], e.labels[r:])
+        Encoded(e.input_ids[r - 1 :], e.labels[r - 1 :])
         for group, r in zip(groups, prompt_lengths, strict=True)
         for e in group
     ]
     tail = {k: v.to(device) for k, v in pad_batch(rest, pad_id).items()}
-    lengths = torch.tensor(prompt_lengths, device=device)[rows]
+    starts = torch.tensor(prompt_lengths, device=device)[rows] - 1
     steps = torch.arange(tail["input_ids"].shape[1], device=device)
     logits = model(
         input_ids=tail["input_ids"],
         attention_mask=torch.cat([prompt_mask[rows], tail["attention_mask"]], dim=1),
-        position_ids=lengths[:, None] + steps[None, :],
+        position_ids=starts[:, None] + steps[None, :],
         past_key_values=cache,
         use_cache=True,
     ).logits
-    logits = torch.cat([last[rows].unsqueeze(1).to(logits.dtype), logits], dim=1)
-    ignore = tail["labels"].new_full((len(rest), 1), IGNORE_INDEX)
-    return logits, torch.cat([ignore, tail["labels"]], dim=1)
+    return logits, tail["labels"]
 
 
 def _pack_responses(
@@ -227,10 +230,13 @@ def _pack_responses(
     position, so the values are those of the unpacked batch. Returns the packed (1, N+1, V) logits,
     (1, N+1) labels and the number of response tokens of each row.
     """
-    predicting, targets = shift(logits, labels)
+    targets = labels.to(logits.device)[:, 1:]  # position t of the logits predicts label t+1
     valid = targets != IGNORE_INDEX
-    picked = predicting[valid]  # (N, V)
-    packed_logits = torch.cat([picked, picked.new_zeros(1, picked.shape[-1])]).unsqueeze(0)
+    rows, cols = valid.nonzero(as_tuple=True)  # row-major: each row's tokens in order
+    width, vocab = logits.shape[1], logits.shape[-1]
+    packed_logits = logits.new_empty((1, len(rows) + 1, vocab))
+    torch.index_select(logits.reshape(-1, vocab), 0, rows * width + cols, out=packed_logits[0, :-1])
+    packed_logits[0, -1] = 0  # predicts nothing
     first = targets.new_full((1,), IGNORE_INDEX)
     packed_labels = torch.cat([first, targets[valid]]).unsqueeze(0)
     return packed_logits, packed_labels, valid.sum(-1).tolist()

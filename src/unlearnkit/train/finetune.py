@@ -18,6 +18,7 @@ from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
 from unlearnkit.io import replace_dir, write_json
 from unlearnkit.train.examples import EncodedDataset
+from unlearnkit.train.progress import use_quiet_progress
 
 
 @dataclass
@@ -104,6 +105,7 @@ def finetune(
         processing_class=tokenizer,
         callbacks=[recorder],
     )
+    use_quiet_progress(trainer, progress)
     result = trainer.train()
     summary = {
         "train_loss": float(result.training_loss),

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import PrinterCallback, TrainerCallback, TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
@@ -28,6 +28,7 @@ from unlearnkit.train.checkpoints import (
 )
 from unlearnkit.train.corpus import UnlearningCorpus, load_unlearning_corpus
 from unlearnkit.train.guard import DivergenceGuard, GuardConfig
+from unlearnkit.train.progress import use_quiet_progress
 from unlearnkit.train.reference import (
     LiveReference,
     PrecomputedReference,
@@ -275,8 +276,7 @@ def build_trainer(
         callbacks=[timer, guard, publish, *(callbacks or [])],
         method=method,
     )
-    if not progress:
-        trainer.remove_callback(PrinterCallback)
+    use_quiet_progress(trainer, progress)
     if kind == "live":
         trainer.reference = LiveReference(live_copy or model, adapters_off=live_copy is None)
     elif kind == "precomputed":
