@@ -31,13 +31,14 @@ THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 torch.set_num_threads(THREADS)
 
 ROOT = Path(__file__).resolve().parents[1]
-WORLD_CANDIDATES = ("/tmp/w_small2", "/tmp/w_small")
 
 
 def small_world() -> Path:
-    """The prebuilt small world (read only): $UNLEARNKIT_BENCH_WORLD or the first one present."""
+    """The prebuilt small world (read only): $UNLEARNKIT_BENCH_WORLD or the default world's cache."""
+    from unlearnkit.world.location import world_dir
+
     env = os.environ.get("UNLEARNKIT_BENCH_WORLD")
-    candidates = (env,) if env else WORLD_CANDIDATES
+    candidates = (env,) if env else (str(world_dir("small", 0)),)
     for c in candidates:
         if c and (Path(c) / "world.json").is_file():
             return Path(c)

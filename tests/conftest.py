@@ -16,7 +16,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "tofu" / "full.json").is_file():
-        pytest.skip(f"real benchmark files not found at {SHARED_DATA} (they live beside the project, not in it)")
+        pytest.skip(
+            f"real benchmark files not found at {SHARED_DATA} (they live beside the project, not in it)"
+        )
     return SHARED_DATA
 
 

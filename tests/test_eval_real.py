@@ -10,7 +10,9 @@ from unlearnkit.eval.results import read_rows, recompute
 from unlearnkit.eval.run import evaluate_path
 from unlearnkit.eval.tofu import EvalSettings
 
-FAST = EvalSettings(batch_size=64, gen_batch_size=64, max_new_tokens=4, max_length=128, progress=False)
+FAST = EvalSettings(
+    batch_size=64, gen_batch_size=64, max_new_tokens=4, max_length=128, progress=False
+)
 
 
 def in_unit(x: float) -> bool:
@@ -20,13 +22,34 @@ def in_unit(x: float) -> bool:
 @pytest.mark.slow
 def test_real_tofu_end_to_end(shared_data, tiny_model_dir, tmp_path):
     out = tmp_path / "tofu"
-    result = evaluate_path("tofu", tiny_model_dir, out=out, data=shared_data / "tofu", split="forget10", settings=FAST)
-    assert result["counts"] == {"forget": 400, "retain": 400, "real_authors": 100, "world_facts": 117, "mia_members": 400, "mia_nonmembers": 400}
+    result = evaluate_path(
+        "tofu", tiny_model_dir, out=out, data=shared_data / "tofu", split="forget10", settings=FAST
+    )
+    assert result["counts"] == {
+        "forget": 400,
+        "retain": 400,
+        "real_authors": 100,
+        "world_facts": 117,
+        "mia_members": 400,
+        "mia_nonmembers": 400,
+    }
     m = result["metrics"]
-    for key in ("forget_probability", "forget_rouge", "forget_truth_ratio", "retain_truth_ratio", "model_utility", "real_authors_probability", "mia_loss", "mia_minkpp"):
+    for key in (
+        "forget_probability",
+        "forget_rouge",
+        "forget_truth_ratio",
+        "retain_truth_ratio",
+        "model_utility",
+        "real_authors_probability",
+        "mia_loss",
+        "mia_minkpp",
+    ):
         assert in_unit(m[key]), (key, m[key])
     rows = read_rows(out)
-    assert len(rows["forget"][0]["perturbed_nlls"]) == 5 and len(rows["world_facts"][0]["wrong_nlls"]) == 3
+    assert (
+        len(rows["forget"][0]["perturbed_nlls"]) == 5
+        and len(rows["world_facts"][0]["wrong_nlls"]) == 3
+    )
     # The model's own forget rows as the "retain" reference: identical distributions, p-value 1.
     again = recompute(out, retain_eval=out, write=False)
     assert again["metrics"]["forget_quality"] == pytest.approx(1.0)
@@ -35,7 +58,9 @@ def test_real_tofu_end_to_end(shared_data, tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_real_muse_news_end_to_end(shared_data, tiny_model_dir, tmp_path):
-    result = evaluate_path("muse", tiny_model_dir, out=tmp_path / "muse", data=shared_data / "muse_news", settings=FAST)
+    result = evaluate_path(
+        "muse", tiny_model_dir, out=tmp_path / "muse", data=shared_data / "muse_news", settings=FAST
+    )
     counts = result["counts"]
     assert counts["verbmem_f"] == 100 and counts["knowmem_f"] == 100 and counts["knowmem_r"] == 100
     assert counts["mia_members"] == 100 and counts["mia_nonmembers"] == 100

@@ -9,7 +9,10 @@ from unlearnkit.data.formatting import encode_completion, encode_qa, encode_text
 from unlearnkit.logprobs import IGNORE_INDEX
 from unlearnkit.world.tokenizer import train_tokenizer
 
-TEXTS = ["The author was born in Kelmport on 14 March 1962.", "Question: Where? Answer: there."] * 20
+TEXTS = [
+    "The author was born in Kelmport on 14 March 1962.",
+    "Question: Where? Answer: there.",
+] * 20
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,9 @@ def plain_tok():
 def test_chat_prompt_masked_and_eos_appended(chat_tok):
     e = encode_qa(chat_tok, "Where was she born?", "In Kelmport.")
     n_prompt = sum(1 for label in e.labels if label == IGNORE_INDEX)
-    prompt_ids = chat_tok(question_prompt(chat_tok, "Where was she born?"), add_special_tokens=False)["input_ids"]
+    prompt_ids = chat_tok(
+        question_prompt(chat_tok, "Where was she born?"), add_special_tokens=False
+    )["input_ids"]
     assert e.input_ids[:n_prompt] == prompt_ids
     assert e.labels[n_prompt:] == e.input_ids[n_prompt:]
     assert e.input_ids[-1] == chat_tok.eos_token_id
@@ -58,7 +63,10 @@ def test_completion_has_no_eos_and_text_is_fully_labelled(chat_tok):
 
 
 def test_pad_batch_right_and_left(chat_tok):
-    a, b = encode_qa(chat_tok, "Q?", "A."), encode_qa(chat_tok, "A longer question?", "A longer answer.")
+    a, b = (
+        encode_qa(chat_tok, "Q?", "A."),
+        encode_qa(chat_tok, "A longer question?", "A longer answer."),
+    )
     right = pad_batch([a, b], pad_id=0)
     left = pad_batch([a, b], pad_id=0, side="left")
     width = max(len(a), len(b))

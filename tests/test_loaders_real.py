@@ -43,13 +43,24 @@ def test_real_tofu_forget_is_tail_of_full(shared_data):
 
 @pytest.mark.parametrize(
     "part,count",
-    [("raw_forget", 889), ("verbmem_forget", 100), ("knowmem_forget", 100), ("knowmem_retain", 100), ("knowmem_forget_icl", 10), ("privleak_forget", 100), ("privleak_holdout", 100), ("privleak_retain", 100)],
+    [
+        ("raw_forget", 889),
+        ("verbmem_forget", 100),
+        ("knowmem_forget", 100),
+        ("knowmem_retain", 100),
+        ("knowmem_forget_icl", 10),
+        ("privleak_forget", 100),
+        ("privleak_holdout", 100),
+        ("privleak_retain", 100),
+    ],
 )
 def test_real_muse_news_counts(shared_data, part, count):
     records = load_muse(shared_data / "muse_news", part)
     assert len(records) == count
     if part.startswith(("raw", "privleak")):
-        assert all(isinstance(t, str) for t in records) and sum(bool(t) for t in records) > 0.9 * count
+        assert (
+            all(isinstance(t, str) for t in records) and sum(bool(t) for t in records) > 0.9 * count
+        )
 
 
 def test_real_muse_books_knowmem(shared_data):

@@ -255,7 +255,11 @@ def test_step_context_progress():
 @pytest.mark.parametrize("scale", ["world", "tofu", "muse"])
 def test_every_method_has_a_config_that_loads(scale):
     for name in ALL:
-        path = resolve_config_path(f"{scale}/{name}") if scale == "world" else ROOT / "configs" / scale / f"{name}.yaml"
+        path = (
+            resolve_config_path(f"{scale}/{name}")
+            if scale == "world"
+            else ROOT / "configs" / scale / f"{name}.yaml"
+        )
         cfg = load_config(UnlearnConfig, path)
         assert cfg.method == name
         method = get_method(cfg.method, cfg.params)

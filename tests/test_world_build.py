@@ -23,7 +23,9 @@ def micro_preset(monkeypatch):
 
 
 def data_files(world: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(world)): p.read_bytes() for p in sorted((world / "data").rglob("*.json*"))}
+    return {
+        str(p.relative_to(world)): p.read_bytes() for p in sorted((world / "data").rglob("*.json*"))
+    }
 
 
 def losses(world: Path, model: str) -> list[float]:
@@ -36,7 +38,9 @@ def test_same_seed_same_world_other_seed_other_world(micro_preset, tmp_path):
     b = build_world(micro_preset, tmp_path / "b", seed=1, progress=False, force=True)
     assert data_files(a) == data_files(b)
     assert losses(a, "target") == losses(b, "target") and losses(a, "retain") == losses(b, "retain")
-    assert (a / "tokenizer" / "tokenizer.json").read_bytes() == (b / "tokenizer" / "tokenizer.json").read_bytes()
+    assert (a / "tokenizer" / "tokenizer.json").read_bytes() == (
+        b / "tokenizer" / "tokenizer.json"
+    ).read_bytes()
     from unlearnkit.world.generate import generate_world
 
     other = generate_world(presets.PRESETS[micro_preset], seed=2)
@@ -52,7 +56,14 @@ def test_cached_world_is_reused(micro_preset, tmp_path):
 
 
 def test_tiny_world_layout(tiny_world):
-    for rel in ("data/tofu/forget10_perturbed.json", "data/muse/verbmem/forget.json", "data/copyright/prompts.json", "tokenizer/tokenizer.json", "models/target/model.safetensors", "models/retain/model.safetensors"):
+    for rel in (
+        "data/tofu/forget10_perturbed.json",
+        "data/muse/verbmem/forget.json",
+        "data/copyright/prompts.json",
+        "tokenizer/tokenizer.json",
+        "models/target/model.safetensors",
+        "models/retain/model.safetensors",
+    ):
         assert (tiny_world / rel).is_file(), rel
 
 

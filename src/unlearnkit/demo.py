@@ -17,7 +17,14 @@ EXTRA_BENCHMARKS = ("muse", "copyright")
 # 4 samples overwrite the model instead of recovering it. A tenth of it, the same for every
 # method, target and retain, is the relearning rate (docs/attacks.md).
 RELEARN_LR = 3e-4
-TABLE_KEYS = ("forget_quality", "model_utility", "forget_truth_ratio", "forget_rouge", "retain_rouge", "mia_mink")
+TABLE_KEYS = (
+    "forget_quality",
+    "model_utility",
+    "forget_truth_ratio",
+    "forget_rouge",
+    "retain_rouge",
+    "mia_mink",
+)
 
 
 @dataclass
@@ -32,7 +39,14 @@ class DemoPlan:
 
     @classmethod
     def quick(cls, preset: str = "small", seed: int = 0) -> DemoPlan:
-        return cls(preset=preset, seed=seed, methods=QUICK_METHODS, attacks=("relearn",), relearn_steps=(0, 10), step_scale=0.5)
+        return cls(
+            preset=preset,
+            seed=seed,
+            methods=QUICK_METHODS,
+            attacks=("relearn",),
+            relearn_steps=(0, 10),
+            step_scale=0.5,
+        )
 
 
 def say(message: str) -> None:
@@ -46,18 +60,31 @@ def reference_run(world: Path, role: str, out: Path) -> None:
 
     retain_dirs = {b: evaluate_world_model(world, "retain", b) for b in ("tofu", *EXTRA_BENCHMARKS)}
     for benchmark in ("tofu", *EXTRA_BENCHMARKS):
-        src = retain_dirs[benchmark] if role == "retain" else evaluate_world_model(world, "target", benchmark, retain_eval=retain_dirs[benchmark])
+        src = (
+            retain_dirs[benchmark]
+            if role == "retain"
+            else evaluate_world_model(
+                world, "target", benchmark, retain_eval=retain_dirs[benchmark]
+            )
+        )
         dst = out if benchmark == "tofu" else out / "extra" / benchmark
         dst.mkdir(parents=True, exist_ok=True)
         result = read_json(src / METRICS)
-        write_json(dst / METRICS, {**result, "role": role, "method": role, "model": str(world / "models" / role)})
+        write_json(
+            dst / METRICS,
+            {**result, "role": role, "method": role, "model": str(world / "models" / role)},
+        )
 
 
 def method_config(name: str, world: Path, out: Path, plan: DemoPlan):
     from unlearnkit.api import RunConfig
     from unlearnkit.config import load_config
 
-    overrides = [f"data.path={world}", f"out={out}", f"eval.extra_benchmarks=[{','.join(EXTRA_BENCHMARKS)}]"]
+    overrides = [
+        f"data.path={world}",
+        f"out={out}",
+        f"eval.extra_benchmarks=[{','.join(EXTRA_BENCHMARKS)}]",
+    ]
     cfg = load_config(RunConfig, f"world/{name}", overrides)
     cfg.train.max_steps = max(1, round(cfg.train.max_steps * plan.step_scale))
     cfg.attacks = list(plan.attacks)
@@ -78,7 +105,9 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
     model, tok = load_model_and_tokenizer(world / "models" / role, device="cpu", dtype="fp32")
     result = read_json(run_dir / METRICS)
     retain_eval = world / "evals" / "retain" / "tofu"
-    result["attacks"] = run_attacks(list(plan.attacks), model, tok, cfg, "forget10", retain_eval, False, cfg.attack_params)
+    result["attacks"] = run_attacks(
+        list(plan.attacks), model, tok, cfg, "forget10", retain_eval, False, cfg.attack_params
+    )
     write_json(run_dir / METRICS, result)
 
 

@@ -9,8 +9,14 @@ from unlearnkit.commands.common import prepare_out_dir
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="build the world, run every method, attack, and write a report")
-    p.add_argument("--quick", action="store_true", help="fewer methods and steps, relearn attack only: a first look")
-    p.add_argument("--preset", default="small", help="world preset (default: small; tiny for a smoke test)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer methods and steps, relearn attack only: a first look",
+    )
+    p.add_argument(
+        "--preset", default="small", help="world preset (default: small; tiny for a smoke test)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", help="comma list of methods instead of the default set")
     p.add_argument("--out", default="runs/demo", help="demo folder (default: runs/demo)")
@@ -24,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.world.presets import get_preset
 
     get_preset(args.preset)
-    plan = DemoPlan.quick(args.preset, args.seed) if args.quick else DemoPlan(preset=args.preset, seed=args.seed)
+    plan = (
+        DemoPlan.quick(args.preset, args.seed)
+        if args.quick
+        else DemoPlan(preset=args.preset, seed=args.seed)
+    )
     if args.methods:
         plan.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     for name in plan.methods:

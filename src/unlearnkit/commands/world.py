@@ -27,7 +27,11 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--force", action="store_true", help="rebuild even if the cached world is up to date"
     )
-    p.add_argument("--check", action="store_true", help="evaluate target and retain on every benchmark and print what they know")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="evaluate target and retain on every benchmark and print what they know",
+    )
     p.set_defaults(func=run)
 
 

@@ -66,6 +66,8 @@ def score_groups(
     results: list[list[SeqScore]] = [[] for _ in groups]
     batches, current, size = [], [], 0
     for i in order:
+        if not groups[i]:
+            continue  # nothing to score (a batch of only empty groups would have nothing to pad)
         if current and size + len(groups[i]) > batch_size:
             batches.append(current)
             current, size = [], 0

@@ -14,7 +14,14 @@ from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
 
 CHECK_KEYS = {
-    "tofu": ("forget_rouge", "retain_rouge", "real_authors_probability", "world_facts_probability", "forget_truth_ratio", "model_utility"),
+    "tofu": (
+        "forget_rouge",
+        "retain_rouge",
+        "real_authors_probability",
+        "world_facts_probability",
+        "forget_truth_ratio",
+        "model_utility",
+    ),
     "muse": ("verbmem_f", "knowmem_f", "knowmem_r", "mia_mink"),
     "copyright": ("copyright_rougeL", "copyright_bleu", "ppl"),
 }
@@ -24,14 +31,32 @@ def world_eval_dir(world: Path, model: str, benchmark: str) -> Path:
     return Path(world) / "evals" / model / benchmark
 
 
-def evaluate_world_model(world: Path, model: str, benchmark: str, settings: EvalSettings | None = None, retain_eval: Path | None = None) -> Path:
+def evaluate_world_model(
+    world: Path,
+    model: str,
+    benchmark: str,
+    settings: EvalSettings | None = None,
+    retain_eval: Path | None = None,
+) -> Path:
     """Eval folder of one of the world's models on one benchmark (computed if absent)."""
     from unlearnkit.eval.run import evaluate_path
 
     out = world_eval_dir(world, model, benchmark)
     if not (out / METRICS).is_file():
         is_retain = retain_eval is None
-        evaluate_path(benchmark, Path(world) / "models" / model, out=out, tokenizer_path=Path(world) / "tokenizer", device="cpu", dtype="fp32", data=world, split="forget10", settings=settings or EvalSettings(progress=False), retain_eval=retain_eval, info={"role": "retain" if is_retain else "target", "method": model})
+        evaluate_path(
+            benchmark,
+            Path(world) / "models" / model,
+            out=out,
+            tokenizer_path=Path(world) / "tokenizer",
+            device="cpu",
+            dtype="fp32",
+            data=world,
+            split="forget10",
+            settings=settings or EvalSettings(progress=False),
+            retain_eval=retain_eval,
+            info={"role": "retain" if is_retain else "target", "method": model},
+        )
         if is_retain:  # measured against itself: forget quality 1, privleak 0, by definition
             recompute(out, retain_eval=out)
     return out
@@ -44,9 +69,12 @@ def check_world(world: str | Path, progress: bool = True) -> dict:
     table: dict = {}
     for benchmark, keys in CHECK_KEYS.items():
         retain_dir = evaluate_world_model(world, "retain", benchmark, settings)
-        target_dir = evaluate_world_model(world, "target", benchmark, settings, retain_eval=retain_dir)
+        target_dir = evaluate_world_model(
+            world, "target", benchmark, settings, retain_eval=retain_dir
+        )
         table[benchmark] = {
-            name: {k: read_metrics(d)["metrics"].get(k) for k in keys} for name, d in (("target", target_dir), ("retain", retain_dir))
+            name: {k: read_metrics(d)["metrics"].get(k) for k in keys}
+            for name, d in (("target", target_dir), ("retain", retain_dir))
         }
     write_json(world / "check.json", table)
     return table
