@@ -93,7 +93,7 @@ def test_lora_sga_run_saves_an_adapter_that_reloads_and_evaluates(tiny_world, tm
     from safetensors import safe_open
 
     with safe_open(str(tiny_world / "models" / "target" / "model.safetensors"), "pt") as f:
-        total = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
+        total = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
     assert 0 < trained["train"]["trainable_params"] < 0.2 * total  # only the adapters trained
     evaluated = tmp_path / "eval"
     assert (
