@@ -54,7 +54,7 @@ PRESETS: dict[str, WorldPreset] = {
         model=ModelSize(
             hidden_size=128, num_layers=2, num_heads=4, intermediate_size=352, vocab_size=1024
         ),
-        train=TrainPlan(epochs=40, learning_rate=3e-3, batch_size=16),
+        train=TrainPlan(epochs=25, learning_rate=3e-3, batch_size=16),
     ),
     "small": WorldPreset(
         name="small",
