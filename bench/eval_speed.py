@@ -115,6 +115,13 @@ def per_item_rows(model, tok, data, split, s) -> dict[str, list[dict]]:
     from unlearnkit.data.formatting import encode_qa
     from unlearnkit.data.tofu import forget_split_names, load_tofu
     from unlearnkit.eval.metrics import aggregate as agg
+    from unlearnkit.eval.tofu import (
+        mia_row,
+        option_answers,
+        option_row,
+        perturbed_answers,
+        perturbed_row,
+    )
 
     names = forget_split_names(split)
     pad = tok.pad_token_id
@@ -125,51 +132,25 @@ def per_item_rows(model, tok, data, split, s) -> dict[str, list[dict]]:
         ]
 
     def perturbed(records):
-        rows = []
-        for i, r in enumerate(records):
-            sc = scores(r, (r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]))
-            gen = generate_one(model, tok, r["question"], s)
-            rows.append(
-                {
-                    "index": i,
-                    "question": r["question"],
-                    "answer": r["answer"],
-                    "generation": gen,
-                    agg.NLL: sc[0].nll,
-                    agg.PARA_NLL: sc[1].nll,
-                    agg.PERTURBED_NLLS: [x.nll for x in sc[2:]],
-                    **agg.rouge_fields(gen, r["answer"]),
-                    **agg.memorization_fields(sc[0].correct),
-                }
+        return [
+            perturbed_row(
+                i, r, scores(r, perturbed_answers(r)), generate_one(model, tok, r["question"], s)
             )
-        return rows
+            for i, r in enumerate(records)
+        ]
 
     def options(records):
-        rows = []
-        for i, r in enumerate(records):
-            sc = scores(r, (r["answer"], *r["perturbed_answer"]))
-            gen = generate_one(model, tok, r["question"], s)
-            rows.append(
-                {
-                    "index": i,
-                    "question": r["question"],
-                    "answer": r["answer"],
-                    "generation": gen,
-                    agg.NLL: sc[0].nll,
-                    agg.WRONG_NLLS: [x.nll for x in sc[1:]],
-                    **agg.rouge_fields(gen, r["answer"]),
-                }
+        return [
+            option_row(
+                i, r, scores(r, option_answers(r)), generate_one(model, tok, r["question"], s)
             )
-        return rows
+            for i, r in enumerate(records)
+        ]
 
     def mia(records):
-        out = []
-        for i, r in enumerate(records):
-            (sc,) = scores(r, (r["answer"],))
-            out.append(
-                {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, r["answer"])}
-            )
-        return out
+        return [
+            mia_row(i, r["answer"], scores(r, (r["answer"],))[0]) for i, r in enumerate(records)
+        ]
 
     return {
         agg.FORGET: perturbed(load_tofu(data, names["forget_eval"])),

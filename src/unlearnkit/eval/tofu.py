@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from unlearnkit.data.formatting import encode_qa, prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
-from unlearnkit.eval.engine import generate, score_groups
+from unlearnkit.eval.engine import SeqScore, generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
 
 
@@ -32,88 +32,92 @@ def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: 
     )
 
 
-def perturbed_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
-    """Rows of a forget/retain set: answer, paraphrase and perturbed answers scored in one group."""
-    groups = [
-        [
-            encode_qa(tok, r["question"], a, s.max_length)
-            for a in (r["answer"], r["paraphrased_answer"], *r["perturbed_answer"])
-        ]
-        for r in records
-    ]
+def perturbed_row(i: int, r: dict, sc: list[SeqScore], gen: str) -> dict:
+    """A forget/retain row from the scores of (answer, paraphrase, *perturbed) and a generation."""
+    return {
+        "index": i,
+        "question": r["question"],
+        "answer": r["answer"],
+        "generation": gen,
+        agg.NLL: sc[0].nll,
+        agg.PARA_NLL: sc[1].nll,
+        agg.PERTURBED_NLLS: [x.nll for x in sc[2:]],
+        **agg.rouge_fields(gen, r["answer"]),
+        **agg.memorization_fields(sc[0].correct),
+    }
+
+
+def option_row(i: int, r: dict, sc: list[SeqScore], gen: str) -> dict:
+    """A real-authors/world-facts row from the scores of (answer, *wrong options) and a generation."""
+    return {
+        "index": i,
+        "question": r["question"],
+        "answer": r["answer"],
+        "generation": gen,
+        agg.NLL: sc[0].nll,
+        agg.WRONG_NLLS: [x.nll for x in sc[1:]],
+        **agg.rouge_fields(gen, r["answer"]),
+    }
+
+
+def mia_row(i: int, answer: str, sc: SeqScore) -> dict:
+    return {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, answer)}
+
+
+def scored_answers(
+    model, tok, records: list[dict], answers, s: EvalSettings, name: str, generate_too: bool = True
+):
+    """Each record's answers (``answers(r)``) scored as one group, and greedy answers to its question."""
+    groups = [[encode_qa(tok, r["question"], a, s.max_length) for a in answers(r)] for r in records]
     scores = score_groups(
         model, groups, tok.pad_token_id, s.batch_size, f"scoring {name}" if s.progress else None
     )
-    generations = answer_generations(
+    if not generate_too:
+        return scores, None
+    return scores, answer_generations(
         model, tok, [r["question"] for r in records], s, f"generating {name}"
     )
-    rows = []
-    for i, (r, sc, gen) in enumerate(zip(records, scores, generations)):
-        rows.append(
-            {
-                "index": i,
-                "question": r["question"],
-                "answer": r["answer"],
-                "generation": gen,
-                agg.NLL: sc[0].nll,
-                agg.PARA_NLL: sc[1].nll,
-                agg.PERTURBED_NLLS: [x.nll for x in sc[2:]],
-                **agg.rouge_fields(gen, r["answer"]),
-                **agg.memorization_fields(sc[0].correct),
-            }
-        )
-    return rows
+
+
+def perturbed_answers(r: dict) -> tuple[str, ...]:
+    return (r["answer"], r["paraphrased_answer"], *r["perturbed_answer"])
+
+
+def option_answers(r: dict) -> tuple[str, ...]:
+    return (r["answer"], *r["perturbed_answer"])
+
+
+def perturbed_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
+    """Rows of a forget/retain set: answer, paraphrase and perturbed answers scored in one group."""
+    scores, gens = scored_answers(model, tok, records, perturbed_answers, s, name)
+    return [perturbed_row(i, r, sc, g) for i, (r, sc, g) in enumerate(zip(records, scores, gens))]
 
 
 def option_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
     """Rows of a real-authors/world-facts set: the true answer and its wrong options in one group."""
-    groups = [
-        [
-            encode_qa(tok, r["question"], a, s.max_length)
-            for a in (r["answer"], *r["perturbed_answer"])
-        ]
-        for r in records
-    ]
-    scores = score_groups(
-        model, groups, tok.pad_token_id, s.batch_size, f"scoring {name}" if s.progress else None
-    )
-    generations = answer_generations(
-        model, tok, [r["question"] for r in records], s, f"generating {name}"
-    )
-    return [
-        {
-            "index": i,
-            "question": r["question"],
-            "answer": r["answer"],
-            "generation": gen,
-            agg.NLL: sc[0].nll,
-            agg.WRONG_NLLS: [x.nll for x in sc[1:]],
-            **agg.rouge_fields(gen, r["answer"]),
-        }
-        for i, (r, sc, gen) in enumerate(zip(records, scores, generations))
-    ]
+    scores, gens = scored_answers(model, tok, records, option_answers, s, name)
+    return [option_row(i, r, sc, g) for i, (r, sc, g) in enumerate(zip(records, scores, gens))]
 
 
 def mia_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
     """Membership-inference scores of QA answers (members: forget split; non-members: holdout)."""
-    groups = [[encode_qa(tok, r["question"], r["answer"], s.max_length)] for r in records]
-    scores = score_groups(
-        model, groups, tok.pad_token_id, s.batch_size, f"scoring {name}" if s.progress else None
+    scores, _ = scored_answers(
+        model, tok, records, lambda r: (r["answer"],), s, name, generate_too=False
     )
-    return [
-        {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, r["answer"])}
-        for i, (r, (sc,)) in enumerate(zip(records, scores))
-    ]
+    return [mia_row(i, r["answer"], sc) for i, (r, (sc,)) in enumerate(zip(records, scores))]
 
 
 def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[dict]]:
     """Every per-item row of a TOFU evaluation, by set name."""
     source = tofu_source(data) if not hasattr(data, "folder") else data
     names = forget_split_names(split)
+    forget = load_tofu(source, names["forget_eval"])
+    forget_scores, forget_gens = scored_answers(model, tok, forget, perturbed_answers, s, "forget")
     rows = {
-        agg.FORGET: perturbed_rows(
-            model, tok, load_tofu(source, names["forget_eval"]), s, "forget"
-        ),
+        agg.FORGET: [
+            perturbed_row(i, r, sc, g)
+            for i, (r, sc, g) in enumerate(zip(forget, forget_scores, forget_gens))
+        ],
         agg.RETAIN: perturbed_rows(
             model, tok, load_tofu(source, names["retain_eval"]), s, "retain"
         ),
@@ -126,9 +130,17 @@ def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[d
     }
     holdout = _optional(source, names["holdout"])
     if holdout:
-        rows[agg.MIA_MEMBERS] = mia_rows(
-            model, tok, load_tofu(source, names["forget"]), s, "mia members"
-        )
+        members = load_tofu(source, names["forget"])
+        if [(r["question"], r["answer"]) for r in members] == [
+            (r["question"], r["answer"]) for r in forget
+        ]:
+            # The forget split's answers were just scored as the first answer of each forget group.
+            rows[agg.MIA_MEMBERS] = [
+                mia_row(i, r["answer"], sc[0])
+                for i, (r, sc) in enumerate(zip(members, forget_scores))
+            ]
+        else:
+            rows[agg.MIA_MEMBERS] = mia_rows(model, tok, members, s, "mia members")
         rows[agg.MIA_NONMEMBERS] = mia_rows(model, tok, holdout, s, "mia non-members")
     return rows
 
