@@ -320,7 +320,7 @@ class _NoCache(nn.Module):
         input_ids,
         attention_mask=None,
         position_ids=None,
-        past_key_values=None,
+        cache=None,
         use_cache=None,
         logits_to_keep=0,
     ):
@@ -328,7 +328,6 @@ class _NoCache(nn.Module):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             use_cache=False,
             logits_to_keep=logits_to_keep,
         )
@@ -399,3 +398,22 @@ def test_generate_same_alone_and_in_left_padded_batch(arch):
     assert batched[1] == alone[0]
     one_by_one = generate(model, tok, prompts, max_new_tokens=8, batch_size=1)
     assert batched == one_by_one  # in input order, whatever the batching
+
+
+def test_declining_shared_path_is_logged_once(caplog):
+    inner = model_for("llama")
+    model = _NoCache(inner).eval()
+    engine._declined.discard("_NoCache")
+    with caplog.at_level("WARNING", logger="unlearnkit.eval.engine"):
+        for _ in range(2):
+            score_groups(model, shared_groups(inner), PAD, batch_size=64)
+    declined = [r for r in caplog.records if "shared-prompt scoring is off" in r.getMessage()]
+    assert len(declined) == 1 and "_NoCache" in declined[0].getMessage()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shared_path_raises_no_deprecation_warning(arch, recwarn):
+    model = model_for(arch)
+    score_groups(model, shared_groups(model), PAD, batch_size=64)
+    ours = [w for w in recwarn if "past_key_values" in str(w.message) or "cache" in str(w.message)]
+    assert not ours, [str(w.message) for w in ours]

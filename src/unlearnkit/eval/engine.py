@@ -10,6 +10,7 @@ on response positions only. Generation pads on the left and decodes greedily wit
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from unlearnkit.data.formatting import Encoded
 from unlearnkit.eval.metrics.memorization import teacher_forced_correct
 from unlearnkit.eval.metrics.mia import token_stats
 from unlearnkit.logprobs import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,7 +64,7 @@ def score_groups(
     """Score every sequence of every group; a batch holds whole groups (≈ ``batch_size`` sequences)."""
     device = _model_device(model)
     accepts = _forward_params(model)
-    share = accepts >= _CACHE_PARAMS  # prompt KV caches can be reused
+    share = _cache_kwarg(accepts) is not None  # prompt KV caches can be reused
     order = sorted(range(len(groups)), key=lambda i: max((len(e) for e in groups[i]), default=0))
     results: list[list[SeqScore]] = [[] for _ in groups]
     batches, current, size = [], [], 0
@@ -100,7 +103,36 @@ def score_groups(
     return results
 
 
-_CACHE_PARAMS = frozenset({"past_key_values", "position_ids", "use_cache"})
+# transformers ≥ 5.24 names the KV cache ``cache`` (``past_key_values`` is deprecated, gone in 5.40)
+_CACHE_KWARGS = ("cache", "past_key_values")
+_declined: set[str] = set()  # model classes whose cache could not be repeated (logged once each)
+
+
+def _cache_kwarg(accepts: frozenset[str]) -> str | None:
+    """The name under which the model's forward takes (and returns) its KV cache, if it reuses one."""
+    if not {"position_ids", "use_cache"} <= accepts:
+        return None
+    return next((name for name in _CACHE_KWARGS if name in accepts), None)
+
+
+def _repeat_cache(cache, rows: torch.Tensor) -> bool:
+    """Make row i of ``cache`` a copy of its row ``rows[i]``, with the cache's public batch API."""
+    select = getattr(cache, "batch_select_indices", None)
+    if select is None:
+        return False
+    select(rows)
+    return True
+
+
+def _decline_once(model, why: str) -> None:
+    name = type(model).__name__
+    if name not in _declined:
+        _declined.add(name)
+        logger.warning(
+            "%s: shared-prompt scoring is off (%s); every answer re-runs its prompt (slower, same numbers)",
+            name,
+            why,
+        )
 
 
 def _forward_params(model) -> frozenset[str]:
@@ -197,11 +229,12 @@ def _shared_prompt_logits(
         use_cache=True,
         **head,
     )
-    cache = getattr(out, "past_key_values", None)
-    if not hasattr(cache, "reorder_cache"):
-        return None  # no cache object to repeat (legacy tuples, caching off): the plain path
+    name = _cache_kwarg(accepts)
+    cache = out.get(name)
     rows = torch.tensor([g for g, group in enumerate(groups) for _ in group], device=device)
-    cache.reorder_cache(rows)  # one copy of the group's prompt cache per sequence
+    if cache is None or not _repeat_cache(cache, rows):  # one copy of a group's prompt per sequence
+        _decline_once(model, f"its forward returned {type(cache).__name__}, not a repeatable cache")
+        return None
     rest = [
         Encoded(e.input_ids[r - 1 :], e.labels[r - 1 :])
         for group, r in zip(groups, prompt_lengths, strict=True)
@@ -214,8 +247,8 @@ def _shared_prompt_logits(
         input_ids=tail["input_ids"],
         attention_mask=torch.cat([prompt_mask[rows], tail["attention_mask"]], dim=1),
         position_ids=starts[:, None] + steps[None, :],
-        past_key_values=cache,
         use_cache=True,
+        **{name: cache},
     ).logits
     return logits, tail["labels"]
 
