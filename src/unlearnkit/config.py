@@ -1,6 +1,6 @@
 """Configs: nested dataclasses, YAML files and dotted ``key=value`` overrides.
 
-``load_config(RunConfig, "world/npo", ["method.beta=0.2", "train.lr=1e-5"])``
+``load_config(RunConfig, "world/npo", ["params.beta=0.2", "train.learning_rate=1e-5"])``
 reads the YAML, applies the overrides in order and builds the dataclass, checking every key and
 type so a typo fails with one clear line instead of being ignored.
 """
@@ -33,7 +33,7 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-            raise UserError(f"malformed override '{item}'; write key=value, e.g. method.beta=0.2")
+            raise UserError(f"malformed override '{item}'; write key=value, e.g. params.beta=0.2")
         node = tree
         *parents, leaf = key.strip().split(".")
         for part in parents:
@@ -143,6 +143,11 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
 
 
+# Permissions that let a model run code on this machine: a person gives them on the command line
+# (or in the Python call), never a config file someone handed over.
+PERMISSIONS = {"allow_pickle": "--allow-pickle", "trust_remote_code": "--trust-remote-code"}
+
+
 def load_config(
     cls: type[T],
     path: str | Path | None = None,
@@ -151,7 +156,14 @@ def load_config(
 ) -> T:
     tree = dict(base or {})
     if path:
-        tree = _merge(tree, read_yaml(path))
+        from_file = read_yaml(path)
+        for key, flag in PERMISSIONS.items():
+            if key in from_file:
+                raise UserError(
+                    f"config {path} sets '{key}': a permission that lets the model run code comes "
+                    f"only from the command line ({flag}), never from a file"
+                )
+        tree = _merge(tree, from_file)
     apply_overrides(tree, list(overrides or []))
     return from_dict(cls, tree)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
+from transformers import TrainerCallback
 
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded, encode_qa, encode_text
@@ -125,7 +126,7 @@ class UnlearnDataset(Dataset):
             self.retain_order = torch.randperm(len(retain), generator=gen).tolist()
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by the Trainer's data loader: moves the retain pairing on by one cycle."""
+        """Moves the retain pairing on by one cycle an epoch (see :class:`EpochPairing`)."""
         self.epoch = epoch
 
     def retain_index(self, i: int) -> int:
@@ -143,6 +144,22 @@ class UnlearnDataset(Dataset):
         if self.idk is not None:
             item["idk"] = self.idk[i]
         return item
+
+
+class EpochPairing(TrainerCallback):
+    """Sets the dataset's epoch at the start of every epoch, a resumed one included.
+
+    accelerate's loader forwards ``set_epoch`` to the dataset only in some configurations: not to
+    the loader that skips the done batches of a resumed epoch, which then paired the forget rows
+    with epoch 0's retain rows. ``state.epoch`` is the epoch index at a fresh epoch's start and a
+    fraction inside it on resume, so its floor is the epoch either way.
+    """
+
+    def __init__(self, dataset: UnlearnDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(int(state.epoch or 0))
 
 
 class UnlearnCollator:
