@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 class EvalSection:
     batch_size: int = 32
     max_new_tokens: int = 200
+    max_items: int | None = None  # per eval set, evenly spaced (None: all); a CPU-sized eval
     retain_eval: str | None = None  # the retain model's eval folder for this benchmark
     retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
     extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
@@ -88,6 +89,7 @@ def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
         max_new_tokens=cfg.eval.max_new_tokens,
         max_length=cfg.train.max_length,
         progress=progress,
+        max_items=cfg.eval.max_items,
     )
 
 

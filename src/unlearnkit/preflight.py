@@ -59,6 +59,8 @@ def check_eval_section(e) -> None:
         raise UserError(
             "give eval.retain_eval (--retain-eval) or eval.retain_model (--retain-model), not both"
         )
+    if e.max_items is not None and e.max_items < 1:
+        raise UserError(f"eval.max_items must be positive (or null: all items), got {e.max_items}")
 
 
 def check_retain_eval(cfg) -> None:

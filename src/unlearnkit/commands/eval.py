@@ -24,6 +24,12 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument(
+        "--max-items",
+        type=int,
+        help="score at most N items of each eval set, evenly spaced (default: all); "
+        "recorded in metrics.json",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
     p.add_argument(
@@ -45,10 +51,13 @@ def settings_from(args: argparse.Namespace):
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise UserError("--batch-size and --max-new-tokens must be positive")
+    if args.max_items is not None and args.max_items < 1:
+        raise UserError(f"--max-items must be positive, got {args.max_items}")
     return EvalSettings(
         batch_size=args.batch_size,
         gen_batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
+        max_items=args.max_items,
     )
 
 

@@ -9,7 +9,7 @@ from unlearnkit.eval.engine import generate, score_sequences
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.text import sentence_bleu
 from unlearnkit.eval.muse import text_mia_rows
-from unlearnkit.eval.tofu import EvalSettings, option_rows
+from unlearnkit.eval.tofu import EvalSettings, option_rows, reindexed
 
 CONTINUATION_NEW_TOKENS = 200
 
@@ -49,21 +49,23 @@ def perplexity_rows(model, tok, texts: list[str], s: EvalSettings) -> list[dict]
 
 def copyright_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
     source = data if isinstance(data, Source) else copyright_source(data)
+    prompts, prompts_picked = s.subset(load_copyright(source, "prompts"))
+    heldout, heldout_picked = s.subset(load_copyright(source, "heldout"))
+    forget, forget_picked = s.subset(load_copyright(source, "forget"))
     rows = {
-        agg.CONTINUATIONS: continuation_rows(model, tok, load_copyright(source, "prompts"), s),
-        agg.PPL: perplexity_rows(model, tok, load_copyright(source, "heldout"), s),
+        agg.CONTINUATIONS: reindexed(continuation_rows(model, tok, prompts, s), prompts_picked),
+        agg.PPL: perplexity_rows(model, tok, heldout, s),  # one row per chunk, not per text
         agg.MIA_MEMBERS: text_mia_rows(
-            model, tok, load_copyright(source, "forget"), s, "mia members"
+            model, tok, forget, s, "mia members", forget_picked if s.max_items else None
         ),
         agg.MIA_NONMEMBERS: text_mia_rows(
-            model, tok, load_copyright(source, "heldout"), s, "mia non-members"
+            model, tok, heldout, s, "mia non-members", heldout_picked if s.max_items else None
         ),
     }
     world_facts = source.folder.parent / "tofu" / "world_facts_perturbed.json"
     if world_facts.is_file():
         from unlearnkit.data.tofu import load_tofu
 
-        rows[agg.UTILITY] = option_rows(
-            model, tok, load_tofu(world_facts.parent, "world_facts_perturbed"), s, "utility"
-        )
+        facts, facts_picked = s.subset(load_tofu(world_facts.parent, "world_facts_perturbed"))
+        rows[agg.UTILITY] = reindexed(option_rows(model, tok, facts, s, "utility"), facts_picked)
     return rows

@@ -7,7 +7,7 @@ from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
 from unlearnkit.eval.engine import generate, score_sequences
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.muse import knowmem_answer_cut
-from unlearnkit.eval.tofu import EvalSettings
+from unlearnkit.eval.tofu import EvalSettings, reindexed
 
 VERBMEM_NEW_TOKENS = 128
 KNOWMEM_NEW_TOKENS = 32
@@ -76,16 +76,22 @@ def knowmem_rows(
     return rows
 
 
-def text_mia_rows(model, tok, texts: list[str], s: EvalSettings, name: str) -> list[dict]:
-    """MIA fields of each text's first ``max_length`` tokens (all of them labelled)."""
-    kept = [t for t in texts if t.strip()]
-    encoded = [encode_text(tok, t, s.max_length)[0] for t in kept]
+def text_mia_rows(
+    model, tok, texts: list[str], s: EvalSettings, name: str, picked: list[int] | None = None
+) -> list[dict]:
+    """MIA fields of each text's first ``max_length`` tokens (all of them labelled).
+
+    Rows are numbered among the non-empty texts, or by ``picked`` (the texts' indices in the full
+    set) when the texts are a subset.
+    """
+    kept = [(i, t) for i, t in zip(picked or range(len(texts)), texts) if t.strip()]
+    encoded = [encode_text(tok, t, s.max_length)[0] for _, t in kept]
     scores = score_sequences(
         model, encoded, tok.pad_token_id, s.batch_size, name if s.progress else None
     )
     return [
-        {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)}
-        for i, (t, sc) in enumerate(zip(kept, scores))
+        {"index": index if picked else k, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)}
+        for k, ((index, t), sc) in enumerate(zip(kept, scores))
         if sc.n_tokens
     ]
 
@@ -93,17 +99,26 @@ def text_mia_rows(model, tok, texts: list[str], s: EvalSettings, name: str) -> l
 def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
     source = data if hasattr(data, "folder") else muse_source(data)
     rows: dict[str, list[dict]] = {}
+
+    def part(name: str) -> tuple[list, list[int]]:
+        return s.subset(load_muse(source, name))
+
     if has_muse_part(source, "verbmem_forget"):
-        rows[agg.VERBMEM_F] = verbmem_rows(model, tok, load_muse(source, "verbmem_forget"), s)
-    for name, part in ((agg.KNOWMEM_F, "knowmem_forget"), (agg.KNOWMEM_R, "knowmem_retain")):
-        if has_muse_part(source, part):
-            icl = load_muse(source, f"{part}_icl") if has_muse_part(source, f"{part}_icl") else []
-            rows[name] = knowmem_rows(model, tok, load_muse(source, part), icl, s, name)
+        records, picked = part("verbmem_forget")
+        rows[agg.VERBMEM_F] = reindexed(verbmem_rows(model, tok, records, s), picked)
+    for name, set_name in ((agg.KNOWMEM_F, "knowmem_forget"), (agg.KNOWMEM_R, "knowmem_retain")):
+        if has_muse_part(source, set_name):
+            icl_name = f"{set_name}_icl"
+            icl = load_muse(source, icl_name) if has_muse_part(source, icl_name) else []
+            records, picked = part(set_name)
+            rows[name] = reindexed(knowmem_rows(model, tok, records, icl, s, name), picked)
     if has_muse_part(source, "privleak_forget") and has_muse_part(source, "privleak_holdout"):
-        rows[agg.MIA_MEMBERS] = text_mia_rows(
-            model, tok, load_muse(source, "privleak_forget"), s, "privleak members"
-        )
-        rows[agg.MIA_NONMEMBERS] = text_mia_rows(
-            model, tok, load_muse(source, "privleak_holdout"), s, "privleak non-members"
-        )
+        for name, set_name, desc in (
+            (agg.MIA_MEMBERS, "privleak_forget", "privleak members"),
+            (agg.MIA_NONMEMBERS, "privleak_holdout", "privleak non-members"),
+        ):
+            records, picked = part(set_name)
+            rows[name] = text_mia_rows(
+                model, tok, records, s, desc, picked if s.max_items else None
+            )
     return rows

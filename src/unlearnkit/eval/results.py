@@ -48,7 +48,10 @@ def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
             raise UserError(
                 f"{retain_eval} has no forget items; evaluate the retain model on the same TOFU split"
             )
-        return {"retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET])}
+        return {
+            "retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET]),
+            "retain_indices": [r.get("index", i) for i, r in enumerate(rows[agg.FORGET])],
+        }
     metrics = read_metrics(retain_eval)["metrics"]
     if benchmark == "muse":
         return {"retain_mia_mink": metrics.get("mia_mink")}
@@ -63,7 +66,7 @@ def aggregate(
 ) -> dict[str, float]:
     """Every aggregate metric of ``benchmark`` from per-item rows (no model needed)."""
     if benchmark == "tofu":
-        return agg.tofu_aggregate(rows_by_set, reference.get("retain_truth_ratios"))
+        return agg.tofu_aggregate(rows_by_set, _same_items(rows_by_set, reference))
     if benchmark == "muse":
         return agg.muse_aggregate(rows_by_set, reference.get("retain_mia_mink"))
     if benchmark == "copyright":
@@ -71,6 +74,30 @@ def aggregate(
             rows_by_set, reference.get("retain_bleu"), reference.get("retain_rougeL")
         )
     raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
+
+
+def _same_items(rows_by_set: dict[str, list[dict]], reference: dict) -> list[float] | None:
+    """The retain model's forget truth ratios of the items these rows scored.
+
+    An eval of a subset (``eval.max_items``) is compared with the retain model on the same items:
+    forget quality's KS test then sets two samples of one set of questions side by side.
+    """
+    ratios = reference.get("retain_truth_ratios")
+    indices = reference.get("retain_indices")
+    forget = rows_by_set.get(agg.FORGET)
+    if ratios is None or indices is None or forget is None:
+        return ratios
+    wanted = [r.get("index", i) for i, r in enumerate(forget)]
+    if wanted == indices:
+        return ratios
+    by_index = dict(zip(indices, ratios, strict=True))
+    missing = [i for i in wanted if i not in by_index]
+    if missing:
+        raise UserError(
+            f"the retain model's eval lacks {len(missing)} of the forget items scored here "
+            f"(e.g. item {missing[0]}); evaluate it on at least the same items"
+        )
+    return [by_index[i] for i in wanted]
 
 
 def recompute(

@@ -33,6 +33,7 @@ def retain_eval_dir(
             _fingerprint(retain_model),
             settings.max_new_tokens,
             settings.max_length,
+            *([settings.max_items] if settings.max_items else []),  # old keys stay valid
         ]
     )
     return cache_home() / "retain_evals" / hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -60,6 +60,7 @@ def evaluate(
         "data": str(data) if data is not None else "world",
         "retain_eval": str(Path(retain_eval).resolve()) if retain_eval else None,
         **(info or {}),
+        "max_items": settings.max_items,  # None: every item of every set
         "counts": {name: len(r) for name, r in rows.items()},
         "eval_seconds": round(time.perf_counter() - start, 2),
         "metrics": aggregate(benchmark, rows, reference),

@@ -17,6 +17,27 @@ class EvalSettings:
     max_new_tokens: int = 200
     max_length: int = 256
     progress: bool = True
+    max_items: int | None = None  # per eval set: this many items, evenly spaced (None: all)
+
+    def subset(self, records: list) -> tuple[list, list[int]]:
+        """The records this eval scores and their indices in the full set (deterministic)."""
+        picked = pick_items(len(records), self.max_items)
+        return [records[i] for i in picked], picked
+
+
+def pick_items(n: int, max_items: int | None) -> list[int]:
+    """All of ``range(n)``, or ``max_items`` indices evenly spaced over it (every author of TOFU's
+    forget set keeps a share, where the first N would keep the first authors only)."""
+    if max_items is None or max_items >= n:
+        return list(range(n))
+    return [i * n // max_items for i in range(max_items)]
+
+
+def reindexed(rows: list[dict], picked: list[int]) -> list[dict]:
+    """Rows numbered by their item's index in the full set (a subset's rows stay comparable)."""
+    for row, index in zip(rows, picked, strict=True):
+        row["index"] = index
+    return rows
 
 
 def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: str) -> list[str]:
@@ -111,37 +132,42 @@ def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[d
     """Every per-item row of a TOFU evaluation, by set name."""
     source = tofu_source(data) if not hasattr(data, "folder") else data
     names = forget_split_names(split)
-    forget = load_tofu(source, names["forget_eval"])
+    forget, forget_picked = s.subset(load_tofu(source, names["forget_eval"]))
     forget_scores, forget_gens = scored_answers(model, tok, forget, perturbed_answers, s, "forget")
     rows = {
-        agg.FORGET: [
-            perturbed_row(i, r, sc, g)
-            for i, (r, sc, g) in enumerate(zip(forget, forget_scores, forget_gens))
-        ],
-        agg.RETAIN: perturbed_rows(
-            model, tok, load_tofu(source, names["retain_eval"]), s, "retain"
-        ),
-        agg.REAL_AUTHORS: option_rows(
-            model, tok, load_tofu(source, "real_authors_perturbed"), s, "real_authors"
-        ),
-        agg.WORLD_FACTS: option_rows(
-            model, tok, load_tofu(source, "world_facts_perturbed"), s, "world_facts"
-        ),
+        agg.FORGET: reindexed(
+            [
+                perturbed_row(i, r, sc, g)
+                for i, (r, sc, g) in enumerate(zip(forget, forget_scores, forget_gens))
+            ],
+            forget_picked,
+        )
     }
+    for name, config, rows_of in (
+        (agg.RETAIN, names["retain_eval"], perturbed_rows),
+        (agg.REAL_AUTHORS, "real_authors_perturbed", option_rows),
+        (agg.WORLD_FACTS, "world_facts_perturbed", option_rows),
+    ):
+        records, picked = s.subset(load_tofu(source, config))
+        rows[name] = reindexed(rows_of(model, tok, records, s, name), picked)
     holdout = _optional(source, names["holdout"])
     if holdout:
-        members = load_tofu(source, names["forget"])
+        members, members_picked = s.subset(load_tofu(source, names["forget"]))
         if [(r["question"], r["answer"]) for r in members] == [
             (r["question"], r["answer"]) for r in forget
         ]:
             # The forget split's answers were just scored as the first answer of each forget group.
-            rows[agg.MIA_MEMBERS] = [
+            member_rows = [
                 mia_row(i, r["answer"], sc[0])
                 for i, (r, sc) in enumerate(zip(members, forget_scores))
             ]
         else:
-            rows[agg.MIA_MEMBERS] = mia_rows(model, tok, members, s, "mia members")
-        rows[agg.MIA_NONMEMBERS] = mia_rows(model, tok, holdout, s, "mia non-members")
+            member_rows = mia_rows(model, tok, members, s, "mia members")
+        rows[agg.MIA_MEMBERS] = reindexed(member_rows, members_picked)
+        holdout, holdout_picked = s.subset(holdout)
+        rows[agg.MIA_NONMEMBERS] = reindexed(
+            mia_rows(model, tok, holdout, s, "mia non-members"), holdout_picked
+        )
     return rows
 
 
