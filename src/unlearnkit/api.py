@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
 from unlearnkit.eval.results import METRICS
@@ -75,7 +76,7 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
             benchmark, e.retain_model, cfg.data.path, split, settings, device=cfg.device
         )
     world = world_of(cfg.data.path)
-    if world is not None and split == "forget10":
+    if world is not None and split == TOFU_SPLIT:
         from unlearnkit.world.check import evaluate_world_model
 
         return evaluate_world_model(world, "retain", benchmark, settings)
@@ -108,7 +109,7 @@ def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
     model_path = resolve_model_path(cfg)
     check_run(cfg, model_path, resume)
     tok = load_tokenizer(cfg.tokenizer or model_path, trust_remote_code=cfg.trust_remote_code)
-    retain_eval = resolve_retain_eval(cfg, cfg.data.split or "forget10")
+    retain_eval = resolve_retain_eval(cfg, cfg.data.split or TOFU_SPLIT)
     created = not out.exists()
     try:
         return _run(cfg, model_path, tok, retain_eval, out, resume, progress)
@@ -121,6 +122,7 @@ def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
 def _run(
     cfg: RunConfig, model_path: str, tok, retain_eval, out: Path, resume: bool, progress: bool
 ) -> dict:
+    from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.eval.run import evaluate
     from unlearnkit.models import load_model
     from unlearnkit.train.guard import describe
@@ -155,7 +157,7 @@ def _run(
         # Diverged with no good checkpoint to go back to: metrics of NaN weights would mean nothing.
         result = {
             "benchmark": cfg.data.benchmark,
-            "split": split if cfg.data.benchmark == "tofu" else None,
+            "split": get_benchmark(cfg.data.benchmark).eval_split(split),
             **info,
             "evaluated": False,
             "metrics": {},
@@ -183,7 +185,7 @@ def _run(
                 "data": type(cfg.data)(benchmark=benchmark, path=cfg.data.path, split=None),
             }
         )
-        extra_retain = resolve_retain_eval(extra_cfg, "forget10")
+        extra_retain = resolve_retain_eval(extra_cfg, TOFU_SPLIT)
         evaluate(
             benchmark,
             model,

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.eval.results import METRICS
 
 FULL_METHODS = ("ga", "gd", "npo", "simnpo", "idkdpo", "rmu", "sga", "flat", "prism")
@@ -106,7 +107,7 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
     result = read_json(run_dir / METRICS)
     retain_eval = world / "evals" / "retain" / "tofu"
     result["attacks"] = run_attacks(
-        list(plan.attacks), model, tok, cfg, "forget10", retain_eval, False, cfg.attack_params
+        list(plan.attacks), model, tok, cfg, TOFU_SPLIT, retain_eval, False, cfg.attack_params
     )
     write_json(run_dir / METRICS, result)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.errors import UserError
 
 # The settings that decide what a resumed run trains; the rest (eval, attacks, guard, out, how
@@ -40,7 +41,7 @@ def check_run(cfg, model_path: str, resume: bool = False) -> None:
     check_model_path(model_path, cfg.allow_pickle)
     check_tokenizer_folder(cfg.tokenizer or model_path)
     load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
-    split = cfg.data.split or "forget10"
+    split = cfg.data.split or TOFU_SPLIT
     check_eval_data(cfg.data.benchmark, cfg.data.path, split)
     for benchmark in cfg.eval.extra_benchmarks:
         check_eval_data(benchmark, cfg.data.path, split)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.eval.tofu import EvalSettings
 
 DEFAULT_FINETUNE_LR = 1e-5  # TOFU's fine-tuning rate for real models
@@ -13,7 +14,7 @@ DEFAULT_FINETUNE_LR = 1e-5  # TOFU's fine-tuning rate for real models
 class AttackContext:
     benchmark: str
     data: str | None = None  # world folder, benchmark folder or hub id (None: the default world)
-    split: str = "forget10"  # TOFU forget split
+    split: str = TOFU_SPLIT  # TOFU forget split
     corpus_split: str | None = None  # MUSE / copyright forget subset: None (all) or a count
     settings: EvalSettings = field(default_factory=EvalSettings)
     reference: dict = field(default_factory=dict)  # eval.results.retain_reference(...)

@@ -14,13 +14,6 @@ from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.results import aggregate
 
-# The metrics an attack reports, per benchmark (those the aggregate can give are kept).
-ATTACK_METRICS = {
-    "tofu": ("forget_rouge", "forget_probability", "forget_truth_ratio", "forget_quality"),
-    "muse": ("verbmem_f", "knowmem_f"),
-    "copyright": ("copyright_rougeL", "copyright_bleu", "copyright_fq_gap"),
-}
-
 
 @contextmanager
 def eval_mode(model) -> Iterator[None]:
@@ -48,24 +41,13 @@ def tofu_retain_records(ctx: AttackContext) -> list[dict]:
 
 def forget_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
     """Per-item rows of the benchmark's forget-side sets."""
-    s = ctx.settings
+    from unlearnkit.benchmarks import get_benchmark
+
     with eval_mode(model):
-        if ctx.benchmark == "tofu":
-            from unlearnkit.eval.tofu import perturbed_rows
-
-            return {agg.FORGET: perturbed_rows(model, tok, tofu_forget_records(ctx), s, "forget")}
-        if ctx.benchmark == "muse":
-            return _muse_rows(model, tok, ctx)
-        if ctx.benchmark == "copyright":
-            from unlearnkit.data.copyright import load_copyright
-            from unlearnkit.eval.copyright import continuation_rows
-
-            prompts = load_copyright(ctx.data, "prompts")
-            return {agg.CONTINUATIONS: continuation_rows(model, tok, prompts, s)}
-    raise UserError(f"unknown benchmark '{ctx.benchmark}'; choose one of: tofu, muse, copyright")
+        return get_benchmark(ctx.benchmark).forget_rows(model, tok, ctx)
 
 
-def _muse_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
+def muse_forget_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
     from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
     from unlearnkit.eval.muse import knowmem_rows, verbmem_rows
 
@@ -86,9 +68,11 @@ def _muse_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
 
 
 def forget_metrics(rows: dict[str, list[dict]], ctx: AttackContext) -> dict[str, float]:
-    """The attack metrics of :data:`ATTACK_METRICS` from forget-side rows."""
+    """The metrics the benchmark's attacks report (``Benchmark.attacked``), from forget-side rows."""
+    from unlearnkit.benchmarks import get_benchmark
+
     every = aggregate(ctx.benchmark, rows, ctx.reference)
-    return {k: every[k] for k in ATTACK_METRICS[ctx.benchmark] if k in every}
+    return {k: every[k] for k in get_benchmark(ctx.benchmark).attacked if k in every}
 
 
 def evaluate_forget(model, tok, ctx: AttackContext) -> tuple[dict[str, float], dict]:

@@ -58,9 +58,10 @@ def relearn_subset(samples: list, fraction: float, seed: int) -> list:
 
 def relearn_samples(ctx: AttackContext, p: RelearnParams) -> list:
     """The seeded forget subset the attacker trains on (``train.corpus.Sample``s)."""
+    from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.train.corpus import load_unlearning_corpus
 
-    split = ctx.split if ctx.benchmark == "tofu" else ctx.corpus_split
+    split = get_benchmark(ctx.benchmark).forget_split(ctx)
     corpus = load_unlearning_corpus(ctx.benchmark, ctx.data, split)
     return relearn_subset(corpus.forget, p.fraction, p.seed)
 

@@ -23,6 +23,8 @@ from unlearnkit.attacks.paraphrase import ParaphraseParams, paraphrase_attack
 from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
+from unlearnkit.benchmarks import get_benchmark
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
 from unlearnkit.errors import UserError
 from unlearnkit.eval.results import retain_reference, write_rows
 from unlearnkit.eval.tofu import EvalSettings
@@ -59,7 +61,7 @@ def parse_kinds(kinds: str | Sequence[str]) -> list[str]:
 
 
 def check_benchmark(kind: str, benchmark: str) -> None:
-    if kind in TOFU_ONLY and benchmark != "tofu":
+    if kind in TOFU_ONLY and not get_benchmark(benchmark).prompt_attacks:
         raise UserError(
             f"the {kind} attack needs TOFU-style QA (--benchmark tofu); "
             f"on {benchmark} use relearn or quantize"
@@ -122,9 +124,8 @@ def world_target(data: str | None) -> Path | None:
 
 def corpus_split(benchmark: str, split: str | None) -> str | None:
     """The MUSE / copyright forget subset: a count, else all (TOFU split names mean all)."""
-    if benchmark == "tofu" or split is None or not str(split).isdigit():
-        return None
-    return str(split)
+    subset = get_benchmark(benchmark).attack_split(split)
+    return None if subset is None else str(subset)
 
 
 def context_from_config(cfg, split: str, retain_eval, progress: bool = True) -> AttackContext:
@@ -140,7 +141,7 @@ def context_from_config(cfg, split: str, retain_eval, progress: bool = True) -> 
     return AttackContext(
         benchmark=benchmark,
         data=cfg.data.path,
-        split=split if benchmark == "tofu" else "forget10",
+        split=get_benchmark(benchmark).eval_split(split) or TOFU_DEFAULT_SPLIT,
         corpus_split=corpus_split(benchmark, cfg.data.split),
         settings=settings,
         reference=retain_reference(benchmark, retain_eval),

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.attacks import runner
     from unlearnkit.attacks.context import AttackContext
     from unlearnkit.attacks.forget import evaluate_forget
+    from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.eval.results import METRICS, retain_reference
     from unlearnkit.io import write_json
     from unlearnkit.models import load_model_and_tokenizer
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "attack": kind,
         "model": str(args.model),
         "benchmark": args.benchmark,
-        "split": args.split if args.benchmark == "tofu" else ctx.corpus_split,
+        "split": get_benchmark(args.benchmark).forget_split(ctx),
         "data": str(args.data) if args.data is not None else "world",
         "retain_eval": str(retain_eval) if retain_eval else None,
         "params": asdict(params),

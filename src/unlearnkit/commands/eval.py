@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.commands.common import add_output_args, prepare_out_dir
 from unlearnkit.errors import UserError
 
@@ -14,7 +15,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", help="world folder, local benchmark folder or hub id (default: the small world)"
     )
-    p.add_argument("--split", default="forget10", help="TOFU forget split (default: forget10)")
+    p.add_argument("--split", default=TOFU_SPLIT, help=f"TOFU forget split (default: {TOFU_SPLIT})")
     p.add_argument(
         "--retain-model",
         help="retain model folder: evaluated once and cached, for forget quality / privleak",
@@ -98,10 +99,9 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 
 def check_benchmark(name: str) -> None:
-    from unlearnkit.eval.results import BENCHMARKS
+    from unlearnkit.benchmarks import get_benchmark
 
-    if name not in BENCHMARKS:
-        raise UserError(f"unknown benchmark '{name}'; choose one of: {', '.join(BENCHMARKS)}")
+    get_benchmark(name)
 
 
 def run(args: argparse.Namespace) -> int:

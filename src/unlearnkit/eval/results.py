@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 from unlearnkit.errors import UserError
-from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.io import read_json, write_json, write_jsonl
 
 ITEMS = "items"
 METRICS = "metrics.json"
-BENCHMARKS = ("tofu", "muse", "copyright")
 
 
 def write_rows(out: Path, rows_by_set: dict[str, list[dict]]) -> None:
@@ -40,64 +38,19 @@ def read_metrics(eval_dir: str | Path) -> dict:
 
 def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
     """What a benchmark needs from the retain model's eval folder to compare against it."""
-    if retain_eval is None:
-        return {}
-    if benchmark == "tofu":
-        rows = read_rows(retain_eval)
-        if agg.FORGET not in rows:
-            raise UserError(
-                f"{retain_eval} has no forget items; evaluate the retain model on the same TOFU split"
-            )
-        return {
-            "retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET]),
-            "retain_indices": [r.get("index", i) for i, r in enumerate(rows[agg.FORGET])],
-        }
-    metrics = read_metrics(retain_eval)["metrics"]
-    if benchmark == "muse":
-        return {"retain_mia_mink": metrics.get("mia_mink")}
-    return {
-        "retain_bleu": metrics.get("copyright_bleu"),
-        "retain_rougeL": metrics.get("copyright_rougeL"),
-    }
+    from unlearnkit.benchmarks import get_benchmark
+
+    bench = get_benchmark(benchmark)
+    return {} if retain_eval is None else bench.retain_reference(retain_eval)
 
 
 def aggregate(
     benchmark: str, rows_by_set: dict[str, list[dict]], reference: dict
 ) -> dict[str, float]:
     """Every aggregate metric of ``benchmark`` from per-item rows (no model needed)."""
-    if benchmark == "tofu":
-        return agg.tofu_aggregate(rows_by_set, _same_items(rows_by_set, reference))
-    if benchmark == "muse":
-        return agg.muse_aggregate(rows_by_set, reference.get("retain_mia_mink"))
-    if benchmark == "copyright":
-        return agg.copyright_aggregate(
-            rows_by_set, reference.get("retain_bleu"), reference.get("retain_rougeL")
-        )
-    raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
+    from unlearnkit.benchmarks import get_benchmark
 
-
-def _same_items(rows_by_set: dict[str, list[dict]], reference: dict) -> list[float] | None:
-    """The retain model's forget truth ratios of the items these rows scored.
-
-    An eval of a subset (``eval.max_items``) is compared with the retain model on the same items:
-    forget quality's KS test then sets two samples of one set of questions side by side.
-    """
-    ratios = reference.get("retain_truth_ratios")
-    indices = reference.get("retain_indices")
-    forget = rows_by_set.get(agg.FORGET)
-    if ratios is None or indices is None or forget is None:
-        return ratios
-    wanted = [r.get("index", i) for i, r in enumerate(forget)]
-    if wanted == indices:
-        return ratios
-    by_index = dict(zip(indices, ratios, strict=True))
-    missing = [i for i in wanted if i not in by_index]
-    if missing:
-        raise UserError(
-            f"the retain model's eval lacks {len(missing)} of the forget items scored here "
-            f"(e.g. item {missing[0]}); evaluate it on at least the same items"
-        )
-    return [by_index[i] for i in wanted]
+    return get_benchmark(benchmark).aggregate(rows_by_set, reference)
 
 
 def recompute(

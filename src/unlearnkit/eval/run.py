@@ -5,28 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from unlearnkit.errors import UserError
-from unlearnkit.eval.results import BENCHMARKS, METRICS, aggregate, retain_reference, write_rows
+from unlearnkit.benchmarks import get_benchmark
+from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
+from unlearnkit.eval.results import METRICS, retain_reference, write_rows
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
-
-
-def compute_rows(
-    benchmark: str, model, tokenizer, data, split: str, settings: EvalSettings
-) -> dict[str, list[dict]]:
-    if benchmark == "tofu":
-        from unlearnkit.eval.tofu import tofu_rows
-
-        return tofu_rows(model, tokenizer, data, split, settings)
-    if benchmark == "muse":
-        from unlearnkit.eval.muse import muse_rows
-
-        return muse_rows(model, tokenizer, data, settings)
-    if benchmark == "copyright":
-        from unlearnkit.eval.copyright import copyright_rows
-
-        return copyright_rows(model, tokenizer, data, settings)
-    raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
 
 
 def evaluate(
@@ -34,7 +17,7 @@ def evaluate(
     model,
     tokenizer,
     data=None,
-    split: str = "forget10",
+    split: str = TOFU_SPLIT,
     out: str | Path | None = None,
     retain_eval: str | Path | None = None,
     settings: EvalSettings | None = None,
@@ -46,24 +29,25 @@ def evaluate(
     privleak and the copyright gap are measured against it (computed once, reused by every run).
     """
     settings = settings or EvalSettings()
+    bench = get_benchmark(benchmark)
     reference = retain_reference(benchmark, retain_eval)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     try:
-        rows = compute_rows(benchmark, model, tokenizer, data, split, settings)
+        rows = bench.rows(model, tokenizer, data, split, settings)
     finally:
         model.train(was_training)
     result = {
         "benchmark": benchmark,
-        "split": split if benchmark == "tofu" else None,
+        "split": bench.eval_split(split),
         "data": str(data) if data is not None else "world",
         "retain_eval": str(Path(retain_eval).resolve()) if retain_eval else None,
         **(info or {}),
         "max_items": settings.max_items,  # None: every item of every set
         "counts": {name: len(r) for name, r in rows.items()},
         "eval_seconds": round(time.perf_counter() - start, 2),
-        "metrics": aggregate(benchmark, rows, reference),
+        "metrics": bench.aggregate(rows, reference),
     }
     if out is not None:
         out = Path(out)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from unlearnkit.benchmarks import BENCHMARKS
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, write_text_atomic
 from unlearnkit.report import plots, tables
@@ -81,14 +82,18 @@ def build_report(
 
 def assemble(runs: list[Run], title: str, folders: list[str], built_at: str | None) -> Report:
     """Every section that has data, in reading order."""
+    first, *others = BENCHMARKS.values()  # the first benchmark's section leads, with the scatter
     candidates = [
-        ("tofu", tables.TOFU_TITLE, [tables.tofu_table(runs), plots.scatter_plot(runs)]),
+        (
+            first.name,
+            first.title,
+            [tables.benchmark_table(first.name, runs), plots.scatter_plot(runs)],
+        ),
         ("relearn", "Relearning attack", [plots.relearn_plot(runs), tables.relearn_table(runs)]),
         ("attacks", tables.ATTACKS_TITLE, [tables.attacks_table(runs)]),
         ("sga", "SGA's r over steps", [plots.sga_r_plot(runs)]),
         ("loss", "Training loss", [plots.loss_plot(runs)]),
-        ("muse", tables.MUSE_TITLE, [tables.muse_table(runs)]),
-        ("copyright", tables.COPYRIGHT_TITLE, [tables.copyright_table(runs)]),
+        *((b.name, b.title, [tables.benchmark_table(b.name, runs)]) for b in others),
     ]
     sections = [
         Section(sid, stitle, [b for b in blocks if b is not None])

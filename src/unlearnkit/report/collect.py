@@ -19,11 +19,6 @@ REFERENCE_ROLES = ("target", "retain")
 ROLE_ORDER = {"target": 0, "retain": 1}
 # Folders that never hold run folders of their own: walking them only costs time.
 SKIP_DIRS = {EXTRA_DIR, "items", "report_files", "tokenizer", "data", "checkpoints", "__pycache__"}
-# Tell-tale keys for a metrics.json that does not name its benchmark.
-BENCHMARK_KEYS = {
-    "muse": ("verbmem_f", "knowmem_f", "knowmem_r", "privleak"),
-    "copyright": ("copyright_bleu", "copyright_rougeL", "copyright_fq_gap"),
-}
 
 
 @dataclass
@@ -171,10 +166,14 @@ def load_extras(path: Path) -> dict[str, dict]:
 
 
 def guess_benchmark(metrics: dict) -> str:
-    for name, keys in BENCHMARK_KEYS.items():
-        if any(k in metrics for k in keys):
-            return name
-    return "tofu"
+    """The benchmark of an old metrics.json that does not name it: the one whose metrics it has."""
+    from unlearnkit.benchmarks import BENCHMARKS
+
+    first, *others = BENCHMARKS.values()
+    for bench in others:
+        if any(spec.key in metrics for spec in bench.metrics):
+            return bench.name
+    return first.name
 
 
 def order_runs(runs: list[Run]) -> list[Run]:

@@ -6,24 +6,21 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from unlearnkit.benchmarks import BENCHMARKS, Benchmark, MetricSpec, get_benchmark
 from unlearnkit.report.collect import Run, number
 
 MISSING = "–"
 RELEARN = "relearn"
-# Attack metrics, with the sign of a change that means forgotten knowledge came back.
+
+# Attack metrics of every benchmark, with the sign of a change that means forgotten knowledge came
+# back (from the benchmarks' metric specs, in the order their attacks report them).
 ATTACK_METRICS = {
-    "forget_rouge": +1,
-    "forget_truth_ratio": -1,
-    "forget_probability": +1,
-    "verbmem_f": +1,
-    "knowmem_f": +1,
-    "copyright_rougeL": +1,
-    "copyright_bleu": +1,
+    key: spec.recovery
+    for bench in BENCHMARKS.values()
+    for key in bench.attacked
+    if (spec := bench.metric(key)) is not None and spec.recovery
 }
 LEAK_THRESHOLD = 0.02
-TOFU_TITLE = "TOFU: forgetting vs. utility"
-MUSE_TITLE = "MUSE: memorisation, knowledge and privacy"
-COPYRIGHT_TITLE = "Copyright: continuations of the forget text"
 ATTACKS_TITLE = "Quantization and other attacks"
 RELEARN_TITLE = "Relearning: recovery after fine-tuning on forget data"
 
@@ -173,65 +170,22 @@ def score(value: float, target: str | float) -> float:
     return abs(value - float(target))
 
 
-TOFU_COLUMNS = [
-    Column("forget_quality", "forget_quality", "higher", fmt=fmt_sci),
-    Column("model_utility", "model_utility", "higher"),
-    Column("forget_truth_ratio", "forget_truth_ratio", "retain", fallback="higher"),
-    Column("forget_rouge", "forget_rouge", "retain"),
-    Column("retain_rouge", "retain_rouge", "higher"),
-    Column("mia_mink", "mia_mink AUC", "retain", fallback=0.5),
-    Column("forget_probability", "forget_probability", "retain"),
-    Column("train_seconds", "train time (s)", fmt=fmt_fixed(1)),
-]
-MUSE_COLUMNS = [
-    Column("verbmem_f", "verbmem_f", "retain", fmt=fmt_fixed(1), scale=100),
-    Column("knowmem_f", "knowmem_f", "retain", fmt=fmt_fixed(1), scale=100),
-    Column("knowmem_r", "knowmem_r", "higher", fmt=fmt_fixed(1), scale=100),
-    Column("privleak", "privleak", "zero", fmt=fmt_fixed(1)),
-]
-COPYRIGHT_COLUMNS = [
-    Column("copyright_bleu", "copyright_bleu", "retain"),
-    Column("copyright_rougeL", "copyright_rougeL", "retain"),
-    Column("copyright_fq_gap", "copyright_fq_gap", "lower"),
-    Column("ppl", "ppl", "lower", fmt=fmt_fixed(2)),
-    Column("utility_accuracy", "utility_accuracy", "higher"),
-]
+def spec_column(spec: MetricSpec) -> Column:
+    fmt = fmt_sci if spec.scientific else fmt_fixed(spec.digits)
+    return Column(spec.key, spec.title, spec.better, spec.fallback, fmt, spec.scale)
 
 
-def tofu_table(runs: list[Run]) -> Table | None:
-    caption = (
-        "forget_quality: higher is better; 1.0 means indistinguishable from the retain model (shown as 1.2e-05 style: "
-        "compare exponents). model_utility and retain_rouge: higher is better. forget_rouge, forget_truth_ratio, "
-        "forget_probability and the Min-K% membership AUC: lower means less remembered, but the goal is to be close to "
-        "the retain row, which never saw the forget set."
-    )
-    return metric_table("tofu", TOFU_TITLE, caption, runs, "tofu", TOFU_COLUMNS)
+def benchmark_columns(bench: Benchmark) -> list[Column]:
+    columns = [spec_column(m) for m in bench.metrics]
+    if bench.train_time_column:
+        columns.append(Column("train_seconds", "train time (s)", fmt=fmt_fixed(1)))
+    return columns
 
 
-def muse_table(runs: list[Run]) -> Table | None:
-    caption = (
-        "ROUGE on the 0–100 scale. verbmem_f and knowmem_f: how much of the forget corpus the model still reproduces / "
-        "answers; lower is better, ideally close to the retain row. knowmem_r: knowledge it should keep; higher is "
-        "better. privleak: ≈ 0 is ideal; strongly negative means it still remembers, strongly positive means it was "
-        "over-unlearned."
-    )
-    return metric_table("muse", MUSE_TITLE, caption, runs, "muse", MUSE_COLUMNS)
-
-
-def copyright_table(runs: list[Run]) -> Table | None:
-    caption = (
-        "copyright_bleu and copyright_rougeL: how closely continuations of the forget text match the real ones; close "
-        "to the retain row is the goal. copyright_fq_gap: distance to the retain model, lower is better. ppl: lower "
-        "is better; utility_accuracy: higher is better."
-    )
-    return metric_table(
-        "copyright",
-        COPYRIGHT_TITLE,
-        caption,
-        runs,
-        "copyright",
-        COPYRIGHT_COLUMNS,
-    )
+def benchmark_table(name: str, runs: list[Run]) -> Table | None:
+    """The metric table of one benchmark: its metric specs as columns, its caption."""
+    bench = get_benchmark(name)
+    return metric_table(name, bench.title, bench.caption, runs, name, benchmark_columns(bench))
 
 
 def attack_value(entry: dict) -> float | None:

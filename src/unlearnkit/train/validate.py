@@ -61,13 +61,10 @@ def check_lora(lora) -> None:
 
 def check_unlearn_config(cfg) -> None:
     """Every section of an ``UnlearnConfig`` (the method's params are checked by the method)."""
-    from unlearnkit.train.corpus import BENCHMARKS
+    from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.train.guard import check_guard
 
-    if cfg.data.benchmark not in BENCHMARKS:
-        raise UserError(
-            f"unknown benchmark '{cfg.data.benchmark}'; choose one of: {', '.join(BENCHMARKS)}"
-        )
+    get_benchmark(cfg.data.benchmark)
     check_train(cfg.train)
     check_lora(cfg.lora)
     check_guard(cfg.guard)

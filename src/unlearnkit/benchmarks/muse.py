@@ -1,0 +1,70 @@
+"""MUSE (muse-bench/MUSE-News, -Books): verbatim and knowledge memorisation, privacy leakage."""
+
+from __future__ import annotations
+
+from unlearnkit.benchmarks.base import Benchmark, MetricSpec, Rows
+
+# The parts the evaluation reads when they are present (it skips absent ones).
+EVAL_PARTS = (
+    "verbmem_forget",
+    "knowmem_forget",
+    "knowmem_forget_icl",
+    "knowmem_retain",
+    "knowmem_retain_icl",
+    "privleak_forget",
+    "privleak_holdout",
+)
+
+
+class MUSE(Benchmark):
+    name = "muse"
+    title = "MUSE: memorisation, knowledge and privacy"
+    caption = (
+        "ROUGE on the 0–100 scale. verbmem_f and knowmem_f: how much of the forget corpus the model still reproduces / "
+        "answers; lower is better, ideally close to the retain row. knowmem_r: knowledge it should keep; higher is "
+        "better. privleak: ≈ 0 is ideal; strongly negative means it still remembers, strongly positive means it was "
+        "over-unlearned."
+    )
+    default_split = "forget"
+    metrics = (
+        MetricSpec("verbmem_f", "retain", digits=1, scale=100, recovery=+1),
+        MetricSpec("knowmem_f", "retain", digits=1, scale=100, recovery=+1),
+        MetricSpec("knowmem_r", "higher", digits=1, scale=100),
+        MetricSpec("privleak", "zero", digits=1),
+    )
+    attacked = ("verbmem_f", "knowmem_f")
+
+    def check_data(self, data, split):
+        from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
+
+        source = muse_source(data)
+        if source.folder is None:
+            return
+        for part in EVAL_PARTS:
+            if has_muse_part(source, part):
+                load_muse(source, part)
+
+    def rows(self, model, tok, data, split, settings) -> Rows:
+        from unlearnkit.eval.muse import muse_rows
+
+        return muse_rows(model, tok, data, settings)
+
+    def aggregate(self, rows, reference):
+        from unlearnkit.eval.metrics import aggregate as agg
+
+        return agg.muse_aggregate(rows, reference.get("retain_mia_mink"))
+
+    def retain_reference(self, retain_eval):
+        from unlearnkit.eval.results import read_metrics
+
+        return {"retain_mia_mink": read_metrics(retain_eval)["metrics"].get("mia_mink")}
+
+    def forget_rows(self, model, tok, ctx):
+        from unlearnkit.attacks.forget import muse_forget_rows
+
+        return muse_forget_rows(model, tok, ctx)
+
+    def corpus(self, data, split, retain=None):
+        from unlearnkit.train.corpus import load_unlearning_corpus
+
+        return load_unlearning_corpus(self.name, data, split, retain)
