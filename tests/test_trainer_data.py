@@ -63,15 +63,13 @@ def test_tofu_corpus_errors(tmp_path):
         load_unlearning_corpus("wmdp", tmp_path)
 
 
-def test_muse_corpus_uses_raw_retain_or_knowmem(tmp_path):
+def test_muse_corpus_uses_raw_retain(tmp_path):
     _write(tmp_path / "raw" / "forget.json", TEXTS)
-    _write(tmp_path / "knowmem" / "retain2_qa.json", [{"question": "Q?", "answer": "A."}])
-    corpus = load_unlearning_corpus("muse", tmp_path)
-    assert corpus.retain == [Sample("A.", "Q?")] and corpus.forget == [Sample(t) for t in TEXTS]
     _write(tmp_path / "raw" / "retain1.json", ["r1"])
     _write(tmp_path / "raw" / "retain2.json", ["r2", "r3"])
     corpus = load_unlearning_corpus("muse", tmp_path, "1")
     assert [s.text for s in corpus.retain] == ["r1", "r2", "r3"] and len(corpus.forget) == 1
+    assert corpus.retain_source == "muse:raw_retain1+raw_retain2"
     with pytest.raises(UserError, match="asks for 3 forget samples but the data has 2"):
         load_unlearning_corpus("muse", tmp_path, "3")
     with pytest.raises(UserError, match="'forget' or a number"):

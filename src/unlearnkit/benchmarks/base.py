@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unlearnkit.attacks.context import AttackContext
     from unlearnkit.eval.tofu import EvalSettings
-    from unlearnkit.train.corpus import UnlearningCorpus
+    from unlearnkit.train.corpus import Sample
 
 Rows = dict[str, list[dict]]
 
@@ -88,10 +89,13 @@ class Benchmark(ABC):
         """The rows of the forget-side sets an attack re-evaluates."""
 
     @abstractmethod
-    def corpus(
-        self, data, split: str | None, retain: str | os.PathLike | None = None
-    ) -> UnlearningCorpus:
-        """The forget and retain samples to unlearn with."""
+    def samples(
+        self, data, split: str, retain_file: Path | None
+    ) -> tuple[list[Sample], list[Sample], str, str]:
+        """(forget, retain, where the retain samples came from, the split) to unlearn with.
+
+        ``retain_file`` (read with ``train.corpus.read_retain``) replaces the retain set.
+        """
 
     attacked: tuple[str, ...] = ()  # the metrics an attack reports, in the report's order
 

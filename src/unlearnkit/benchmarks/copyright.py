@@ -59,7 +59,14 @@ class Copyright(Benchmark):
         prompts = load_copyright(ctx.data, "prompts")
         return {agg.CONTINUATIONS: continuation_rows(model, tok, prompts, ctx.settings)}
 
-    def corpus(self, data, split, retain=None):
-        from unlearnkit.train.corpus import load_unlearning_corpus
+    def samples(self, data, split, retain_file):
+        from unlearnkit.data.copyright import copyright_source, load_copyright
+        from unlearnkit.train.corpus import Sample, read_retain, take_forget
 
-        return load_unlearning_corpus(self.name, data, split, retain)
+        source = copyright_source(data)
+        forget = [Sample(t) for t in load_copyright(source, "forget")]
+        forget, split = take_forget(forget, split, self.name)
+        if retain_file is not None:
+            return forget, read_retain(retain_file), f"file:{retain_file}", split
+        retain = [Sample(t) for t in load_copyright(source, "retain")]
+        return forget, retain, "copyright:retain", split

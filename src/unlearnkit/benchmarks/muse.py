@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from unlearnkit.benchmarks.base import Benchmark, MetricSpec, Rows
+from unlearnkit.errors import UserError
+
+RETAIN_PARTS = ("raw_retain1", "raw_retain2")  # what a run may train on to keep utility
 
 # The parts the evaluation reads when they are present (it skips absent ones).
 EVAL_PARTS = (
@@ -64,7 +69,38 @@ class MUSE(Benchmark):
 
         return muse_forget_rows(model, tok, ctx)
 
-    def corpus(self, data, split, retain=None):
-        from unlearnkit.train.corpus import load_unlearning_corpus
+    def samples(self, data, split, retain_file):
+        """The raw forget texts; retain: raw retain1 + retain2 texts, never the QA knowmem_r scores."""
+        from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
+        from unlearnkit.train.corpus import Sample, read_retain, take_forget
 
-        return load_unlearning_corpus(self.name, data, split, retain)
+        source = muse_source(data)
+        forget = [Sample(t) for t in load_muse(source, "raw_forget")]
+        forget, split = take_forget(forget, split, self.name)
+        if retain_file is not None:
+            _check_not_an_eval_part(source, retain_file)
+            return forget, read_retain(retain_file), f"file:{retain_file}", split
+        parts = [p for p in RETAIN_PARTS if has_muse_part(source, p)]
+        if not parts:
+            raise UserError(
+                f"MUSE data at {source.describe()} has no raw retain texts (raw/retain1.json, "
+                "raw/retain2.json) and unlearnkit will not train on knowmem/retain2_qa.json, the QA "
+                "that knowmem_r scores: add the raw retain texts or give a retain file"
+            )
+        retain = [Sample(t) for p in parts for t in load_muse(source, p)]
+        return forget, retain, "muse:" + "+".join(parts), split
+
+
+def _check_not_an_eval_part(source, retain_file: Path) -> None:
+    """A retain file must not be one of the MUSE parts that the evaluation scores."""
+    from unlearnkit.data.muse import MUSE_PARTS
+
+    if source.folder is None:
+        return
+    target = retain_file.resolve()
+    for part, (rel, *_rest) in MUSE_PARTS.items():
+        if part not in RETAIN_PARTS and (source.folder / rel).resolve() == target:
+            raise UserError(
+                f"the retain file {retain_file} is the MUSE eval part '{part}'; "
+                "unlearnkit never trains on an evaluation set"
+            )

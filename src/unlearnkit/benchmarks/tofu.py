@@ -90,10 +90,16 @@ class TOFU(Benchmark):
         records = tofu_forget_records(ctx)
         return {agg.FORGET: perturbed_rows(model, tok, records, ctx.settings, "forget")}
 
-    def corpus(self, data, split, retain=None):
-        from unlearnkit.train.corpus import load_unlearning_corpus
+    def samples(self, data, split, retain_file):
+        from unlearnkit.data.tofu import forget_split_names, load_tofu
+        from unlearnkit.train.corpus import Sample, read_retain
 
-        return load_unlearning_corpus(self.name, data, split or DEFAULT_SPLIT, retain)
+        names = forget_split_names(split)
+        forget = [Sample.from_record(r) for r in load_tofu(data, names["forget"])]
+        if retain_file is not None:
+            return forget, read_retain(retain_file), f"file:{retain_file}", split
+        retain = [Sample.from_record(r) for r in load_tofu(data, names["retain"])]
+        return forget, retain, f"tofu:{names['retain']}", split
 
 
 def _same_items(rows: Rows, reference: dict) -> list[float] | None:

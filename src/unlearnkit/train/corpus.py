@@ -1,22 +1,18 @@
-"""The forget and retain samples of an unlearning run, from any benchmark's loader.
+"""The forget and retain samples of an unlearning run; each benchmark's ``samples`` reads them.
 
-- tofu: the forget split's QA and its retain split's QA (``forget10`` → ``retain90``).
-- muse: ``raw_forget`` texts; retain ``raw_retain1`` + ``raw_retain2`` texts, or ``knowmem_retain``
-  QA where the raw retain parts are absent.
-- copyright: the forget passages and the retain passages.
-For muse and copyright, ``split`` is ``None``/``forget`` (all forget samples) or a number N (the
-first N forget samples).
+Where a benchmark's forget data is a list of texts, ``split`` is ``None``/``forget`` (all of them)
+or a number N (the first N: :func:`take_forget`). ``retain`` (a JSON / JSON Lines file of texts or
+{question, answer} records, :func:`read_retain`) replaces the benchmark's retain set;
+``UnlearningCorpus.retain_source`` says which was used. No benchmark trains on its own eval sets.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from unlearnkit.errors import UserError
-
-BENCHMARKS = ("tofu", "muse", "copyright")
-DEFAULT_SPLITS = {"tofu": "forget10", "muse": "forget", "copyright": "forget"}
 
 
 @dataclass(frozen=True)
@@ -45,9 +41,12 @@ class UnlearningCorpus:
     split: str
     forget: list[Sample]
     retain: list[Sample]
+    retain_source: str = ""  # where the retain samples came from (for the run summary)
 
 
-def _take(forget: list[Sample], split: str | None, benchmark: str) -> tuple[list[Sample], str]:
+def take_forget(
+    forget: list[Sample], split: str | None, benchmark: str
+) -> tuple[list[Sample], str]:
     if split in (None, "", "forget", "all"):
         return forget, "forget"
     if not str(split).isdigit():
@@ -62,53 +61,43 @@ def _take(forget: list[Sample], split: str | None, benchmark: str) -> tuple[list
     return forget[:n], str(n)
 
 
-def _tofu(data, split: str) -> tuple[list[Sample], list[Sample]]:
-    from unlearnkit.data.tofu import forget_split_names, load_tofu
+def read_retain(path: Path) -> list[Sample]:
+    """Retain samples from a JSON / JSON Lines file of texts or {question, answer} / {text}."""
+    from unlearnkit.io import read_records
 
-    names = forget_split_names(split)
-    forget = [Sample.from_record(r) for r in load_tofu(data, names["forget"])]
-    retain = [Sample.from_record(r) for r in load_tofu(data, names["retain"])]
-    return forget, retain
-
-
-def _muse(data) -> tuple[list[Sample], list[Sample]]:
-    from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
-
-    source = muse_source(data)
-    forget = [Sample(t) for t in load_muse(source, "raw_forget")]
-    parts = [p for p in ("raw_retain1", "raw_retain2") if has_muse_part(source, p)]
-    if parts:
-        retain = [Sample(t) for p in parts for t in load_muse(source, p)]
-    else:
-        retain = [Sample.from_record(r) for r in load_muse(source, "knowmem_retain")]
-    return forget, retain
-
-
-def _copyright(data) -> tuple[list[Sample], list[Sample]]:
-    from unlearnkit.data.copyright import copyright_source, load_copyright
-
-    source = copyright_source(data)
-    forget = [Sample(t) for t in load_copyright(source, "forget")]
-    retain = [Sample(t) for t in load_copyright(source, "retain")]
-    return forget, retain
+    if not path.is_file():
+        raise UserError(f"retain file not found: {path}")
+    records = read_records(path)
+    if not isinstance(records, list) or not records:
+        raise UserError(f"{path} must hold a non-empty list of retain texts or records")
+    try:
+        return [Sample.from_record(r) for r in records]
+    except (KeyError, TypeError):
+        raise UserError(
+            f"{path}: each retain record must be a text, a {{question, answer}} or a {{text}} object"
+        ) from None
 
 
 def load_unlearning_corpus(
-    benchmark: str, data: str | os.PathLike | None, split: str | None = None
+    benchmark: str,
+    data: str | os.PathLike | None,
+    split: str | None = None,
+    retain: str | os.PathLike | None = None,
 ) -> UnlearningCorpus:
-    """Forget and retain samples of ``benchmark`` read from ``data`` (world, folder or hub id)."""
-    if benchmark not in BENCHMARKS:
-        raise UserError(f"unknown benchmark '{benchmark}'; choose one of: {', '.join(BENCHMARKS)}")
-    split = split or DEFAULT_SPLITS[benchmark]
-    if benchmark == "tofu":
-        forget, retain = _tofu(data, split)
-    else:
-        forget, retain = _muse(data) if benchmark == "muse" else _copyright(data)
-        forget, split = _take(forget, split, benchmark)
+    """Forget and retain samples of ``benchmark`` read from ``data`` (world, folder or hub id).
+
+    ``retain``: a file of retain samples that replaces the benchmark's retain set.
+    """
+    from unlearnkit.benchmarks import get_benchmark
+
+    bench = get_benchmark(benchmark)
+    split = split or bench.default_split
+    retain_file = Path(retain) if retain else None
+    forget, retain_samples, source, split = bench.samples(data, split, retain_file)
     if not forget:
         raise UserError(f"the {benchmark} forget split '{split}' is empty; nothing to unlearn")
-    check_disjoint(forget, retain, benchmark)
-    return UnlearningCorpus(benchmark, split, forget, retain)
+    check_disjoint(forget, retain_samples, benchmark)
+    return UnlearningCorpus(benchmark, split, forget, retain_samples, source)
 
 
 def _key(sample: Sample) -> tuple[str | None, str]:
