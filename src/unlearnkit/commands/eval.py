@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.commands.common import add_output_args, prepare_out_dir
 from unlearnkit.errors import UserError
@@ -11,7 +12,9 @@ from unlearnkit.errors import UserError
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     """Arguments every command that evaluates shares (eval, run, attack)."""
-    p.add_argument("--benchmark", default="tofu", help="tofu, muse or copyright (default: tofu)")
+    p.add_argument(
+        "--benchmark", default="tofu", help=f"{' | '.join(benchmark_names())} (default: tofu)"
+    )
     p.add_argument(
         "--data", help="world folder, local benchmark folder or hub id (default: the small world)"
     )

@@ -7,15 +7,14 @@ import json
 import shlex
 from pathlib import Path
 
+from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.commands.common import add_output_args, prepare_out_dir
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="unlearn with a method, evaluate, attack: one run folder")
-    p.add_argument(
-        "--method", help="ga, gd, kl, npo, simnpo, idk, idkdpo, rmu, sga, flat, prism, sam"
-    )
-    p.add_argument("--benchmark", help="tofu, muse or copyright (default: tofu)")
+    p.add_argument("--method", help="method name (docs/methods.md; a wrong one lists them all)")
+    p.add_argument("--benchmark", help=f"{' | '.join(benchmark_names())} (default: tofu)")
     p.add_argument(
         "--data", help="world folder, local benchmark folder or hub id (default: the small world)"
     )
