@@ -124,15 +124,16 @@ def _run(
 ) -> dict:
     from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.eval.run import evaluate
-    from unlearnkit.models import load_model
+    from unlearnkit.models import load_model, resolve_precision, train_load_dtype
     from unlearnkit.train.guard import describe
     from unlearnkit.train.unlearn import save_unlearned, unlearn
 
-    split = cfg.data.split or "forget10"
+    split = cfg.data.split or TOFU_SPLIT
+    precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
     model = load_model(
         model_path,
         device=cfg.device,
-        dtype=cfg.dtype,
+        dtype=train_load_dtype(cfg.dtype, precision),  # auto: fp32 master weights unless pure bf16
         allow_pickle=cfg.allow_pickle,
         trust_remote_code=cfg.trust_remote_code,
     )

@@ -31,7 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        help="weights to train: auto (fp32 master weights, bf16 autocast on CUDA), fp32, bf16",
+    )
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument(
         "--allow-pickle", action="store_true", help="allow loading pickle (.bin) weights"
@@ -90,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         check_model_path,
         check_tokenizer_folder,
         load_model_and_tokenizer,
+        resolve_precision,
+        train_load_dtype,
     )
     from unlearnkit.train.examples import build_examples
     from unlearnkit.train.finetune import FinetuneConfig, finetune
@@ -99,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
     qa, texts = load_training_records(args)
     check_model_path(args.model, args.allow_pickle)
     check_tokenizer_folder(args.tokenizer or args.model)
+    precision = resolve_precision()  # fp32 master weights + bf16 autocast on a GPU, else fp32
     model, tok = load_model_and_tokenizer(
         args.model,
         args.tokenizer,
-        dtype=args.dtype,
+        dtype=train_load_dtype(args.dtype, precision),
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
     )

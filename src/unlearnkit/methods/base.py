@@ -70,13 +70,17 @@ class GradEngine(Protocol):
         """The forward-pass context (mixed precision)."""
 
     def grad(self, loss: torch.Tensor, retain_graph: bool = False) -> Grads:
-        """∇loss for every trainable parameter (None where unused); leaves ``.grad`` empty."""
+        """∇loss per trainable parameter (None where unused; averaged over the processes when
+        there are several, so global); leaves ``.grad`` empty."""
 
-    def perturbed(self, eps: Grads) -> AbstractContextManager:
-        """Parameters moved to θ + ε inside the block, restored after."""
+    def perturbed(self, eps: Grads) -> AbstractContextManager[torch.Tensor]:
+        """θ + ε inside the block (yields the fp32 norm actually applied), θ restored exactly after."""
 
     def mean(self, value: float) -> float:
         """The mean of a float over all processes."""
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Log a warning the first time ``key`` comes up in this run."""
 
 
 @dataclass

@@ -12,23 +12,49 @@ import torch
 
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import GradEngine, Grads, Logs, Method, MethodNeeds, combine
-from unlearnkit.methods.prism_math import sam_perturbation
+from unlearnkit.methods.prism_math import global_dot, sam_perturbation
+
+SWALLOWED = 0.5  # warn when the weights hold less than this share of ‖ε‖ = ρ
+NOT_FINITE = (
+    "SAM: the first gradient is not finite; such steps skip the perturbation and the forget "
+    "gradient (logged as sam_skipped = 1)"
+)
+SWALLOWED_NOTE = (
+    "SAM: the weights hold a perturbation of norm {applied:.3g}, not rho = {rho:g}: bf16 weights "
+    "round most of it away; train with precision: mixed-bf16 (docs/precision.md)"
+)
 
 
 def sam_gradient(
     engine: GradEngine, closure: Callable[[], tuple[torch.Tensor, Logs]], rho: float
 ) -> tuple[torch.Tensor, Logs, Grads]:
-    """(loss at θ, its logs, ∇loss at θ + ε) with ε = ρ·g¹/‖g¹‖; ρ = 0 is the plain gradient."""
+    """(loss at θ, its logs, ∇loss at θ + ε) with ε = ρ·g¹/‖g¹‖; ρ = 0 is the plain gradient.
+
+    With ρ > 0 it logs ``sam_applied_norm`` (‖θ + ε − θ‖ as the weights hold it, in fp32) and
+    ``sam_skipped``: 1 when g¹ is not finite, where the step skips ε and returns no gradient
+    (``None`` everywhere) instead of a non-finite one.
+    """
     with engine.autocast():
         loss, logs = closure()
     grads = engine.grad(loss)
     if rho == 0:
         return loss, logs, grads
-    with engine.perturbed(sam_perturbation(grads, rho)):
+    norm = global_dot(grads, grads).sqrt()
+    if not bool(torch.isfinite(norm)):
+        engine.warn_once("sam_skipped", NOT_FINITE)
+        skipped = {"sam_forget_loss": loss.detach(), "sam_applied_norm": 0.0, "sam_skipped": 1.0}
+        return loss, {**logs, **skipped}, [None] * len(grads)
+    eps = sam_perturbation(grads, rho, norm)
+    del grads  # g¹ is not needed past ε: free it before the second backward
+    with engine.perturbed(eps) as applied:
+        del eps  # the engine frees ε once applied
         with engine.autocast():
             perturbed, _ = closure()
         grads = engine.grad(perturbed)
-    return loss, {**logs, "sam_forget_loss": perturbed.detach()}, grads
+    if float(norm) > 0 and float(applied) < SWALLOWED * rho:
+        engine.warn_once("sam_swallowed", SWALLOWED_NOTE.format(applied=float(applied), rho=rho))
+    extra = {"sam_forget_loss": perturbed.detach(), "sam_applied_norm": applied, "sam_skipped": 0.0}
+    return loss, {**logs, **extra}, grads
 
 
 def retain_gradient(

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="model folder (or hub id)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
+    p.add_argument("--dtype", default="auto", help="auto (as train.precision trains), fp32, bf16")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--save", action="store_true", help="also save the unlearned model to OUT/model")
     p.add_argument(
@@ -49,14 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from accelerate import PartialState
 
-        from unlearnkit.models import load_model, load_tokenizer
+        from unlearnkit.models import (
+            load_model,
+            load_tokenizer,
+            resolve_precision,
+            train_load_dtype,
+        )
         from unlearnkit.train.unlearn import UnlearnConfig, save_unlearned, unlearn
 
         cfg = load_config(UnlearnConfig, args.config, args.overrides)
         tokenizer = load_tokenizer(args.tokenizer or args.model)
         # The process group is set up by unlearn()'s TrainingArguments (a PartialState made here
         # first would pin a non-distributed state): load on this process's device by LOCAL_RANK.
-        model = load_model(args.model, device=_local_device(), dtype=args.dtype)
+        precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
+        dtype = train_load_dtype(args.dtype, precision)
+        model = load_model(args.model, device=_local_device(), dtype=dtype)
         out = Path(args.out)
         summary = unlearn(cfg, model, tokenizer, out, resume=args.resume, progress=False)
         if PartialState().is_main_process:

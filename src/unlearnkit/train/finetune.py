@@ -10,13 +10,13 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from unlearnkit.data.collate import EncodedCollator
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
 from unlearnkit.io import replace_dir, write_json
+from unlearnkit.train.arguments import trainer_arguments
 from unlearnkit.train.examples import EncodedDataset
 from unlearnkit.train.progress import use_quiet_progress
 
@@ -33,7 +33,8 @@ class FinetuneConfig:
     lr_scheduler: str = "linear"
     seed: int = 0
     logging_steps: int = 10
-    bf16: bool | None = None  # None: on CUDA where supported
+    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 (docs/precision.md)
+    bf16: bool | None = None  # older key: true = mixed-bf16, false = fp32
     gradient_checkpointing: bool = False
     group_by_length: bool = True
 
@@ -50,31 +51,23 @@ class LossRecorder(TrainerCallback):
 
 
 def training_arguments(cfg: FinetuneConfig, out_dir: Path, progress: bool) -> TrainingArguments:
-    use_bf16 = (
-        cfg.bf16
-        if cfg.bf16 is not None
-        else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    )
-    return TrainingArguments(
-        output_dir=str(out_dir),
-        num_train_epochs=cfg.epochs,
+    from unlearnkit.models import resolve_precision
+
+    return trainer_arguments(
+        out_dir,
+        precision=resolve_precision(cfg.precision, cfg.bf16),
         learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        warmup_steps=cfg.warmup_ratio,
+        warmup_ratio=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay,
-        lr_scheduler_type=cfg.lr_scheduler,
+        lr_scheduler=cfg.lr_scheduler,
         seed=cfg.seed,
-        data_seed=cfg.seed,
         logging_steps=cfg.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        bf16=use_bf16,
         gradient_checkpointing=cfg.gradient_checkpointing,
-        remove_unused_columns=False,
-        disable_tqdm=not progress,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        dataloader_num_workers=0,
+        group_by_length=cfg.group_by_length,
+        progress=progress,
     )
 
 

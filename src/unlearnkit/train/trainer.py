@@ -2,17 +2,19 @@
 
 ``compute_loss`` delegates to the method. Methods that declare ``custom_step`` (SAM, PRISM, SGA with
 ``r: auto``) get their gradients through :class:`GradientEngine`: every backward of the step runs
-without DDP synchronisation, the step's gradient is written to ``.grad`` (added to what earlier
-micro-batches accumulated) and, on the micro-batch that ends an optimizer step, averaged over the
-processes by hand. Custom steps therefore support one process and DDP, not FSDP / DeepSpeed, whose
-sharded parameters they cannot perturb or read whole.
+without DDP synchronisation and, with several processes, each gradient is averaged over them right
+after its backward, so what the step reads (SAM's ε, PRISM's GCD, SGA's r*) is the global gradient
+of the global batch. The step's gradient is then written to ``.grad`` (added to what earlier
+micro-batches accumulated). Custom steps support one process and DDP, not FSDP / DeepSpeed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -25,6 +27,41 @@ from unlearnkit.errors import UserError
 from unlearnkit.methods.base import Grads, Method, Reference, StepContext
 
 METHOD_STATE = "unlearn_method_state.json"
+log = logging.getLogger(__name__)
+
+
+REDUCE_BUCKET = 1 << 25  # elements per all-reduce (128 MiB of fp32)
+
+
+def all_reduce_mean(grads: Grads, params: list[torch.Tensor], world: int) -> Grads:
+    """Average gradients over the processes (``None`` counts as zero), in flat buckets per dtype."""
+    full = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for g in full:
+        groups.setdefault((g.dtype, g.device), []).append(g)
+    for group in groups.values():
+        for bucket in _buckets(group):
+            flat = torch.cat([g.reshape(-1) for g in bucket])
+            dist.all_reduce(flat)
+            flat.div_(world)
+            offset = 0
+            for g in bucket:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+    return full
+
+
+def _buckets(tensors: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Consecutive groups of at most ``REDUCE_BUCKET`` elements (a larger tensor goes alone)."""
+    out: list[list[torch.Tensor]] = [[]]
+    size = 0
+    for t in tensors:
+        if out[-1] and size + t.numel() > REDUCE_BUCKET:
+            out.append([])
+            size = 0
+        out[-1].append(t)
+        size += t.numel()
+    return [b for b in out if b]
 
 
 class GradientEngine:
@@ -33,37 +70,53 @@ class GradientEngine:
     def __init__(self, trainer: UnlearnTrainer):
         self.trainer = trainer
         self.params = [p for p in trainer.model.parameters() if p.requires_grad]
+        self.world = trainer.accelerator.num_processes
 
     def autocast(self):
+        """The forward-pass context of the Trainer (bf16 autocast under mixed precision)."""
         return self.trainer.compute_loss_context_manager()
 
     def grad(self, loss: torch.Tensor, retain_graph: bool = False) -> Grads:
+        """∇loss per trainable parameter, averaged over the processes when there are several."""
         self.trainer.accelerator.backward(loss, retain_graph=retain_graph)
         grads = [p.grad for p in self.params]
         for p in self.params:
             p.grad = None
+        if self.world > 1:
+            grads = all_reduce_mean(grads, self.params, self.world)
         return grads
 
     @contextlib.contextmanager
-    def perturbed(self, eps: Grads):
+    def perturbed(self, eps: Grads) -> Iterator[torch.Tensor]:
+        """θ + ε (summed in fp32, rounded once to the weights' dtype) inside the block; yields the
+        fp32 norm of the perturbation the weights actually hold; restores θ exactly (copy back)."""
+        moved = [(p, e) for p, e in zip(self.params, eps, strict=True) if e is not None]
         with torch.no_grad():
-            for p, e in zip(self.params, eps, strict=True):
-                if e is not None:
-                    p.add_(e.to(p.dtype))
+            saved = [p.detach().clone() for p, _ in moved]
+            applied = _apply(moved, saved)
+        params = [p for p, _ in moved]
+        del moved, eps  # ε is not needed past here: free it for the perturbed pass
         try:
-            yield
+            yield applied
         finally:
             with torch.no_grad():
-                for p, e in zip(self.params, eps, strict=True):
-                    if e is not None:
-                        p.sub_(e.to(p.dtype))
+                for p, s in zip(params, saved, strict=True):
+                    p.copy_(s)
 
     def mean(self, value: float) -> float:
+        """The mean of a float over the processes."""
         acc = self.trainer.accelerator
         if acc.num_processes == 1:
             return float(value)
         t = torch.tensor(float(value), device=acc.device, dtype=torch.float64)
         return float(acc.reduce(t, reduction="mean"))
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Log ``message`` as a warning the first time ``key`` comes up in this run (main process)."""
+        if key not in self.trainer.warned:
+            self.trainer.warned.add(key)
+            if self.trainer.accelerator.is_main_process:
+                log.warning(message)
 
     def take(self) -> Grads:
         """Remove and return the gradients accumulated so far."""
@@ -78,14 +131,17 @@ class GradientEngine:
             g = None if g is None else (g * scale).to(p.dtype)
             p.grad = g if a is None else (a if g is None else a + g)
 
-    def all_reduce(self) -> None:
-        """Average ``.grad`` over the processes (what DDP does in a plain backward)."""
-        world = self.trainer.accelerator.num_processes
-        for p in self.params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
-            p.grad.div_(world)
+
+def _apply(
+    moved: list[tuple[torch.Tensor, torch.Tensor]], saved: list[torch.Tensor]
+) -> torch.Tensor:
+    """Write θ + ε (fp32 sum) into each parameter; return ‖θ_new − θ‖₂ in fp32."""
+    total: torch.Tensor | None = None
+    for (p, e), s in zip(moved, saved, strict=True):
+        p.copy_(s.float() + e.float())
+        sq = (p.float() - s.float()).pow(2).sum()
+        total = sq if total is None else total + sq.to(total.device)
+    return torch.zeros(()) if total is None else total.sqrt()
 
 
 class UnlearnTrainer(Trainer):
@@ -99,11 +155,13 @@ class UnlearnTrainer(Trainer):
         self.needs = method.needs()
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
+        self.warned: set[str] = set()  # warn_once keys already logged in this run
         sharded = (DistributedType.FSDP, DistributedType.DEEPSPEED)
         if self.needs.custom_step and self.accelerator.distributed_type in sharded:
             raise UserError(
                 f"method '{method.name}' needs its own training step (SAM / PRISM / SGA r: auto), "
-                "which runs on one process or DDP, not FSDP or DeepSpeed; use configs/accelerate/ddp_gpu.yaml"
+                "which runs on one process or DDP, not FSDP or DeepSpeed: launch with "
+                "configs/accelerate/ddp_gpu.yaml (memory per GPU: docs/precision.md)"
             )
 
     def step_context(self) -> StepContext:
@@ -124,9 +182,7 @@ class UnlearnTrainer(Trainer):
         with self.accelerator.no_sync(model):
             loss, logs, grads = self.method.custom_step(model, inputs, self.step_context(), engine)
         scale = 1.0 / self.current_gradient_accumulation_steps
-        engine.put(saved, grads, scale)
-        if self.accelerator.num_processes > 1 and self.accelerator.sync_gradients:
-            engine.all_reduce()
+        engine.put(saved, grads, scale)  # already global: GradientEngine.grad averaged them
         self._record(logs)
         return loss.detach().to(self.args.device) * scale
 

@@ -12,13 +12,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import TrainerCallback, TrainingArguments
 
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
 from unlearnkit.methods.registry import get_method
+from unlearnkit.models import PURE_BF16, apply_precision, resolve_precision
+from unlearnkit.train.arguments import trainer_arguments
 from unlearnkit.train.checkpoints import (
     AtomicCheckpoints,
     clear_checkpoints,
@@ -36,7 +37,12 @@ from unlearnkit.train.reference import (
     precompute_reference,
 )
 from unlearnkit.train.trainer import UnlearnTrainer
-from unlearnkit.train.unlearn_data import UnlearnCollator, UnlearnDataset, build_unlearn_dataset
+from unlearnkit.train.unlearn_data import (
+    EpochPairing,
+    UnlearnCollator,
+    UnlearnDataset,
+    build_unlearn_dataset,
+)
 from unlearnkit.train.validate import check_unlearn_config
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,8 @@ class TrainSection:
     optimizer: str = "adamw_torch"
     max_grad_norm: float = 1.0
     seed: int = 0
-    bf16: bool | None = None  # None: on CUDA where supported
+    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 (docs/precision.md)
+    bf16: bool | None = None  # older key: true = mixed-bf16, false = fp32 (None: see precision)
     gradient_checkpointing: bool = False
     save_steps: int = 0  # 0: no checkpoints
     save_total_limit: int | None = 2
@@ -92,41 +99,25 @@ class UnlearnConfig:
 
 
 def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> TrainingArguments:
-    bf16 = (
-        t.bf16
-        if t.bf16 is not None
-        else (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    )
-    return TrainingArguments(
-        output_dir=str(out_dir),
-        max_steps=t.max_steps if t.max_steps > 0 else -1,
-        num_train_epochs=t.epochs,
+    """The Trainer's arguments of an unlearning run (bf16 autocast unless its precision is fp32)."""
+    return trainer_arguments(
+        out_dir,
+        precision=resolve_precision(t.precision, t.bf16),
         learning_rate=t.learning_rate,
-        per_device_train_batch_size=t.batch_size,
+        batch_size=t.batch_size,
+        epochs=t.epochs,
+        max_steps=t.max_steps,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        warmup_steps=t.warmup_ratio,
+        warmup_ratio=t.warmup_ratio,
         weight_decay=t.weight_decay,
-        lr_scheduler_type=t.lr_scheduler,
-        optim=t.optimizer,
+        lr_scheduler=t.lr_scheduler,
+        optimizer=t.optimizer,
         max_grad_norm=t.max_grad_norm,
         seed=t.seed,
-        data_seed=t.seed,
         logging_steps=t.logging_steps,
-        save_strategy="steps" if t.save_steps > 0 else "no",
-        save_steps=t.save_steps if t.save_steps > 0 else 500,
-        save_total_limit=None,  # AtomicCheckpoints rotates the published checkpoints
-        report_to="none",
-        logging_nan_inf_filter=False,  # the divergence guard must see a NaN loss, not an average
-        bf16=bf16,
-        activation_checkpointing=t.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False}
-        if t.gradient_checkpointing
-        else None,
-        remove_unused_columns=False,
-        disable_tqdm=not progress,
-        train_sampling_strategy="random",
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        gradient_checkpointing=t.gradient_checkpointing,
+        save_steps=t.save_steps,
+        progress=progress,
     )
 
 
@@ -264,6 +255,10 @@ def build_trainer(
     else:
         _freeze(model, method.trainable())
     _check_trainable(model)
+    precision = resolve_precision(t.precision, t.bf16)
+    if precision == "bf16":
+        log.warning(PURE_BF16)
+    apply_precision(model, precision)
     timer = _Timer()
     guard = DivergenceGuard(cfg.guard, folder)
     publish = AtomicCheckpoints(folder, t.save_total_limit, protect=lambda: guard.good_step)
@@ -273,7 +268,7 @@ def build_trainer(
         train_dataset=dataset,
         data_collator=UnlearnCollator(pad_id, needs.parts()),
         processing_class=tokenizer,
-        callbacks=[timer, guard, publish, *(callbacks or [])],
+        callbacks=[timer, guard, publish, EpochPairing(dataset), *(callbacks or [])],
         method=method,
     )
     use_quiet_progress(trainer, progress)
