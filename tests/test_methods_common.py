@@ -146,7 +146,7 @@ def tiny_config(data: Path, method: str, params: dict | None = None, **train) ->
         "warmup_ratio": 0.0,
         "weight_decay": 0.0,
         "lr_scheduler": "constant",
-        "bf16": False,
+        "precision": "fp32",
         "reference_batch_size": 4,
     }
     t.update(train)
@@ -269,7 +269,7 @@ def test_every_method_has_a_config_that_loads(scale):
         method.needs()
         assert cfg.data.benchmark == ("muse" if scale == "muse" else "tofu")
         if scale != "world":
-            assert cfg.train.learning_rate == 1e-5 and cfg.train.bf16 is True
+            assert cfg.train.learning_rate == 1e-5 and cfg.train.precision == "mixed-bf16"
             assert cfg.train.batch_size * cfg.train.gradient_accumulation_steps == 32
             assert cfg.lora.r == 0
 

@@ -158,6 +158,11 @@ class Method:
         """(loss to report, logs, gradient per trainable parameter) for ``needs().custom_step``."""
         raise NotImplementedError(f"method {self.name} has no custom step")
 
+    def report(self) -> dict:
+        """What the run summary records about this method beyond its params (e.g. a probe's
+        held-out accuracy); JSON-serialisable."""
+        return {}
+
     def state_dict(self) -> dict:
         """State that must survive a resume (e.g. SGA's current r); JSON-serialisable."""
         return {}

@@ -1,4 +1,4 @@
-"""Gradient Ascent: −ℓ(D_f)."""
+"""Gradient Ascent: −ℓ(D_f), the mean over forget sequences of each one's mean token NLL."""
 
 from __future__ import annotations
 

@@ -1,10 +1,15 @@
-"""Gradient Difference: −γ ℓ(D_f) + α ℓ(D_r)."""
+"""Gradient Difference: −γ ℓ(D_f) + α ℓ(D_r).
+
+The forget term is the mean over sequences of each one's mean token NLL, the retain term the mean
+over the batch's response tokens (``losses.gd_loss``; docs/methods.md, "Normalisation").
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from unlearnkit.methods.base import Method, MethodNeeds, part_nll, retain_nll
+from unlearnkit.methods.losses import ga_loss
 
 
 @dataclass
@@ -22,7 +27,7 @@ class GD(Method):
 
     def forget_loss(self, model, batch, ctx):
         nll = part_nll(model, batch["forget"])
-        return -self.params.gamma * nll.mean(), {"forget_nll": nll.mean().detach()}
+        return self.params.gamma * ga_loss(nll), {"forget_nll": nll.mean().detach()}
 
     def retain_loss(self, model, batch, ctx):
         return retain_nll(model, batch, self.params.alpha)

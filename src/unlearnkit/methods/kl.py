@@ -1,4 +1,7 @@
-"""GA + KL: −ℓ(D_f) + α KL(π_ref ‖ π_θ) on retain response tokens (a live frozen reference)."""
+"""GA + KL: −ℓ(D_f) + α KL(π_ref ‖ π_θ) on retain response tokens (a live frozen reference).
+
+The forget term averages per sequence, the KL over the batch's response tokens (docs/methods.md).
+"""
 
 from __future__ import annotations
 

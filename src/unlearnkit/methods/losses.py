@@ -2,6 +2,13 @@
 
 Per-sequence inputs come from ``unlearnkit.logprobs`` (``sequence_nll``, ``sequence_logprob``,
 ``response_lengths``); every loss returns a scalar to minimise. See docs/methods.md.
+
+Normalisation, one convention per term (docs/methods.md, "Normalisation"):
+- forget terms (GA, GD, KL, SGA, NPO, SimNPO, FLAT): per sequence, then the mean over sequences,
+  so every forget sample weighs the same whatever its length (E_f ℓ);
+- NLL descent terms (the retain term α ℓ(D_r), IDK's refusal term): the mean over all response
+  tokens of the batch (``logprobs.batch_nll``), the usual causal-LM loss;
+- token-level terms (KL on retain, RMU): the mean over all response tokens of the batch.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ def ga_loss(nll: torch.Tensor) -> torch.Tensor:
 
 
 def gd_loss(
-    forget_nll: torch.Tensor, retain_nll: torch.Tensor, gamma: float, alpha: float
+    forget_nll: torch.Tensor, retain_token_nll: torch.Tensor, gamma: float, alpha: float
 ) -> torch.Tensor:
-    """Gradient difference: −γ mean ℓ(D_f) + α mean ℓ(D_r)."""
-    return -gamma * forget_nll.mean() + alpha * retain_nll.mean()
+    """Gradient difference: −γ·(mean of the per-sequence ℓ, shape (B,)) + α·(token-mean retain ℓ).
+
+    ``retain_token_nll`` is the batch's token-mean NLL (``batch_nll``), a scalar.
+    """
+    return gamma * ga_loss(forget_nll) + alpha * retain_token_nll.mean()
 
 
 def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:

@@ -128,9 +128,65 @@ def project_out(g_f: GradList, g_r: GradList) -> list[torch.Tensor | None]:
     return out
 
 
-def sam_perturbation(grads: GradList, rho: float) -> list[torch.Tensor | None]:
-    """ε = ρ·g/‖g‖₂ with the global norm over the list; zeros when ρ = 0 or ‖g‖ = 0."""
-    norm = global_dot(grads, grads).sqrt()
+def project_out_per_tensor(
+    g_f: GradList, g_r: GradList, eps: float = 1e-8
+) -> list[torch.Tensor | None]:
+    """GCD per parameter tensor: g_f,i − (⟨g_f,i, g_r,i⟩/(‖g_r,i‖² + eps))·g_r,i for each i."""
+    out: list[torch.Tensor | None] = []
+    for f, r in zip(g_f, g_r, strict=True):
+        if f is None or r is None:
+            out.append(None if f is None else f.clone())
+            continue
+        f32, r32 = f.float(), r.float()
+        coef = torch.dot(f32.reshape(-1), r32.reshape(-1)) / (r32.pow(2).sum() + eps)
+        out.append((f32 - coef * r32).to(f.dtype))
+    return out
+
+
+def holdout_split(targets: torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) row indices, stratified per class; a class of one row stays in train."""
+    gen = torch.Generator().manual_seed(seed)
+    train: list[int] = []
+    held: list[int] = []
+    for label in sorted(set(targets.tolist())):
+        rows = (targets == label).nonzero().flatten()
+        rows = rows[torch.randperm(len(rows), generator=gen)].tolist()
+        n_held = min(max(1, round(fraction * len(rows))), len(rows) - 1) if fraction > 0 else 0
+        held += rows[:n_held]
+        train += rows[n_held:]
+    return sorted(train), sorted(held)
+
+
+@torch.no_grad()
+def probe_accuracy(probe: nn.Module, features: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of rows whose argmax class is the target."""
+    dtype = next(probe.parameters()).dtype
+    predicted = probe(features.to(dtype)).argmax(-1)
+    return float((predicted == targets.to(predicted.device)).float().mean())
+
+
+def train_probe_heldout(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    holdout: float = 0.2,
+    seed: int = 0,
+    **train_kwargs,
+) -> tuple[ProbeMLP, float, float | None]:
+    """(probe trained on the train rows, its train accuracy, its held-out accuracy or None)."""
+    targets = targets.long()
+    train, held = holdout_split(targets.cpu(), holdout, seed)
+    probe = train_probe(features[train], targets[train], seed=seed, **train_kwargs)
+    train_acc = probe_accuracy(probe, features[train], targets[train])
+    held_acc = probe_accuracy(probe, features[held], targets[held]) if held else None
+    return probe, train_acc, held_acc
+
+
+def sam_perturbation(
+    grads: GradList, rho: float, norm: torch.Tensor | None = None
+) -> list[torch.Tensor | None]:
+    """ε = ρ·g/‖g‖₂ with the global norm over the list (``norm`` when given, e.g. already
+    computed); zeros when ρ = 0 or ‖g‖ = 0."""
+    norm = global_dot(grads, grads).sqrt() if norm is None else norm
     scale = 0.0 if rho == 0 or float(norm) == 0.0 else rho / norm
     out: list[torch.Tensor | None] = []
     for g in grads:

@@ -51,6 +51,19 @@ def _diff_sq(a: Grad, b: Grad) -> float:
     )
 
 
+def raw_rate(g_f: Grad, g_n_mean: Grad, K: int) -> float | None:
+    """Unclipped r* = (K/(K−1))(‖g_f‖² − ⟨g_f, ḡ_n⟩)/‖g_f − ḡ_n‖²; None where it is undefined.
+
+    r* minimises ‖g_f + r(K−1)/K (ḡ_n − g_f)‖, the norm of the SGA update. Undefined (None) where
+    the norm does not depend on r (K = 1 or g_f = ḡ_n) or the gradients are not finite.
+    """
+    denom = _diff_sq(g_f, g_n_mean)
+    if K <= 1 or denom == 0.0:
+        return None
+    r = (K / (K - 1)) * (_dot(g_f, g_f) - _dot(g_f, g_n_mean)) / denom
+    return r if math.isfinite(r) else None
+
+
 def optimal_rate(
     g_f: Grad,
     g_n_mean: Grad,
@@ -60,19 +73,42 @@ def optimal_rate(
     *,
     fallback: float = 0.0,
 ) -> float:
-    """r* = (K/(K−1))(‖g_f‖² − ⟨g_f, ḡ_n⟩)/‖g_f − ḡ_n‖², clipped to [r_min, r_max].
+    """r* (``raw_rate``) clipped to [r_min, r_max]; the clipped ``fallback`` where r* is undefined.
 
-    r* minimises ‖g_f + r(K−1)/K (ḡ_n − g_f)‖, the norm of the SGA update. The gradients are flat
-    vectors or matching lists of tensors. Where the norm does not depend on r (K = 1 or g_f = ḡ_n),
-    or the gradients are not finite, returns ``fallback`` clipped (pass the current r to keep it).
+    The gradients are flat vectors or matching lists of tensors. Pass the current r as
+    ``fallback`` to keep it.
     """
     if r_min > r_max:
         raise ValueError(f"r_min ({r_min}) must not exceed r_max ({r_max})")
-    denom = _diff_sq(g_f, g_n_mean)
-    if K <= 1 or denom == 0.0:
-        r = fallback
-    else:
-        r = (K / (K - 1)) * (_dot(g_f, g_f) - _dot(g_f, g_n_mean)) / denom
-    if not math.isfinite(r):
-        r = fallback
+    r = raw_rate(g_f, g_n_mean, K)
+    return clip_rate(fallback if r is None else r, r_min, r_max)
+
+
+def clip_rate(r: float, r_min: float, r_max: float) -> float:
+    """r clipped to [r_min, r_max]."""
     return min(max(r, r_min), r_max)
+
+
+AUTO_MODES = ("norm", "sign")
+
+
+def auto_rate(
+    r_star: float | None,
+    mode: str,
+    magnitude: float,
+    r_min: float,
+    r_max: float,
+    fallback: float,
+) -> float:
+    """The rate ``r: auto`` uses: r* itself (``norm``) or sign(r*)·magnitude (``sign``), clipped.
+
+    Where r* is undefined (None) or exactly 0 under ``sign``, the clipped ``fallback``.
+    """
+    if mode not in AUTO_MODES:
+        raise ValueError(f"unknown r_auto mode {mode!r}; choose one of: {', '.join(AUTO_MODES)}")
+    if r_min > r_max:
+        raise ValueError(f"r_min ({r_min}) must not exceed r_max ({r_max})")
+    if r_star is None or (mode == "sign" and r_star == 0.0):
+        return clip_rate(fallback, r_min, r_max)
+    r = r_star if mode == "norm" else math.copysign(magnitude, r_star)
+    return clip_rate(r, r_min, r_max)

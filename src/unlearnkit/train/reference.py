@@ -3,14 +3,15 @@
 Where a method needs π_ref only on fixed data (NPO, IDK-DPO, PRISM on the forget and refusal rows),
 one pass of the frozen model before training stores log π_ref(y|x) per dataset index, so a step
 makes no reference forward. Otherwise (KL and RMU on retain rows) a live reference runs: a frozen
-copy of the model, or with LoRA the same model with its adapters switched off (no second copy).
+copy of the model, or with LoRA the same model with its adapters switched off (no second copy),
+run in eval mode (dropout off) and put back in the modes it was in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -57,13 +58,25 @@ class LiveReference:
     def outputs(self, part: dict, **kwargs):
         self.calls += 1
         off = self.model.disable_adapter() if self.adapters_off else contextlib.nullcontext()
-        with torch.no_grad(), off:
+        with torch.no_grad(), off, eval_mode(self.model):
             return self.model(
                 input_ids=part["input_ids"], attention_mask=part["attention_mask"], **kwargs
             )
 
     def logprob(self, name: str, part: dict, index: torch.Tensor) -> torch.Tensor:
         return sequence_logprob(self.outputs(part).logits, part["labels"]).float()
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode inside the block; every submodule's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def frozen_copy(model):

@@ -320,6 +320,8 @@ def unlearn(
         "split": run.corpus.split,
         "forget_examples": len(run.dataset.forget),
         "retain_examples": len(run.dataset.retain or []),
+        "retain_source": run.corpus.retain_source,
+        "method_report": run.method.report(),
         "steps": int(result.global_step),
         "train_loss": float(result.training_loss),
         "runtime_s": time.perf_counter() - run.timer.start,

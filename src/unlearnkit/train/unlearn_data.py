@@ -61,14 +61,24 @@ def refusal_example(
     """(x_f, refusal): the QA prompt, or for a text chunk its first half as the prompt."""
     if sample.is_qa:
         return encode_qa(tokenizer, sample.question, refusal, max_length)
-    ids = item.encoded.input_ids
-    prompt = ids[: max(1, len(ids) // 2)]
+    return chunk_pair(tokenizer, item, refusal, max_length)[1]
+
+
+def chunk_pair(tokenizer, item: Item, refusal: str, max_length: int) -> tuple[Encoded, Encoded]:
+    """A text chunk as (prompt → its continuation, prompt → refusal), with the same prompt.
+
+    The prompt is the chunk's first half, cut from the left where the refusal would not fit.
+    """
+    ids, labels = item.encoded.input_ids, item.encoded.labels
+    half = max(1, len(ids) // 2)
     response = list(tokenizer(" " + refusal, add_special_tokens=False)["input_ids"])
     if tokenizer.eos_token_id is not None:
         response.append(tokenizer.eos_token_id)
     response = response[: max(1, max_length - 1)]
-    prompt = prompt[-max(1, max_length - len(response)) :]
-    return Encoded(prompt + response, [IGNORE_INDEX] * len(prompt) + response)
+    start = max(0, half - max(1, max_length - len(response)))
+    prompt = ids[start:half]
+    forget = Encoded(ids[start:], [IGNORE_INDEX] * len(prompt) + list(labels[half:]))
+    return forget, Encoded(prompt + response, [IGNORE_INDEX] * len(prompt) + response)
 
 
 def _encode_record(tokenizer, record: dict, max_length: int) -> Encoded:
@@ -204,15 +214,20 @@ def build_unlearn_dataset(
         normal = normal_examples(
             tokenizer, needs, forget, retain, len(corpus.forget), max_length, cache
         )
+    forget_rows = [it.encoded for it in forget]
     if needs.idk:
-        idk = [
-            refusal_example(
-                tokenizer, corpus.forget[it.sample], it, pick_refusal(i, seed), max_length
-            )
-            for i, it in enumerate(forget)
-        ]
+        idk = []
+        for i, it in enumerate(forget):
+            sample, refusal = corpus.forget[it.sample], pick_refusal(i, seed)
+            if sample.is_qa:
+                idk.append(encode_qa(tokenizer, sample.question, refusal, max_length))
+                continue
+            pair = chunk_pair(tokenizer, it, refusal, max_length)
+            idk.append(pair[1])
+            if needs.forget:  # FLAT, IDK-DPO: the forget continuation under the refusal's prompt
+                forget_rows[i] = pair[0]
     return UnlearnDataset(
-        [it.encoded for it in forget],
+        forget_rows,
         [it.encoded for it in retain] if needs.retain else None,
         normal,
         idk,
