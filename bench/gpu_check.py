@@ -152,7 +152,7 @@ def eps_cosine(work: Path, precision: str, rho: float = 0.01) -> float:
     """cos(applied, intended ε) of one SAM perturbation of the model in ``precision``."""
     from bench.sam_precision import _compare, engine_for
 
-    from unlearnkit.methods.prism_math import sam_perturbation
+    from unlearnkit.methods.grads import sam_perturbation
     from unlearnkit.models import load_model, precision_dtype
 
     model = load_model(work / "model", device=_local_device(), dtype="bf16")

@@ -35,7 +35,7 @@ def _bench_methods():
 
     from unlearnkit.methods.base import Method, MethodNeeds, concat_parts, part_nll
     from unlearnkit.methods.registry import get_method
-    from unlearnkit.methods.sga import SGA
+    from unlearnkit.methods.sga.method import SGA
 
     class OnePassRows(Method):
         """−mean ℓ over the rows of ``parts`` stacked into one forward (GA on that batch)."""

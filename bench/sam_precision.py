@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from bench.common import THREADS  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from unlearnkit.methods.prism_math import sam_perturbation  # noqa: E402
+from unlearnkit.methods.grads import sam_perturbation  # noqa: E402
 from unlearnkit.train.trainer import GradientEngine  # noqa: E402
 
 SIZES = {

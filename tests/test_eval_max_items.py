@@ -9,7 +9,8 @@ from test_attacks_common import write_tofu_eval
 from test_methods_common import tiny_model, tiny_tokenizer
 from test_reliability_common import cli, error_lines
 from unlearnkit.eval.metrics import aggregate as agg
-from unlearnkit.eval.results import read_rows, recompute
+from unlearnkit.eval.recompute import recompute
+from unlearnkit.eval.results import read_rows
 from unlearnkit.eval.run import evaluate
 from unlearnkit.eval.tofu import EvalSettings, pick_items
 

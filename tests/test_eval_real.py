@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from unlearnkit.eval.results import read_rows, recompute
+from unlearnkit.eval.recompute import recompute
+from unlearnkit.eval.results import read_rows
 from unlearnkit.eval.run import evaluate_path
 from unlearnkit.eval.tofu import EvalSettings
 

@@ -160,7 +160,7 @@ def tiny_config(data: Path, method: str, params: dict | None = None, **train) ->
 
 def toy_batch(method, seed: int = 0) -> dict:
     """One collated batch (all forget rows) with what ``method`` needs, built as the trainer does."""
-    from unlearnkit.train.corpus import Sample, UnlearningCorpus
+    from unlearnkit.data.samples import Sample, UnlearningCorpus
     from unlearnkit.train.unlearn_data import UnlearnCollator, build_unlearn_dataset
 
     tok = tiny_tokenizer()

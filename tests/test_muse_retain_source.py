@@ -8,8 +8,9 @@ import json
 import pytest
 
 from test_methods_common import write_tofu
+from unlearnkit.data.samples import Sample
 from unlearnkit.errors import UserError
-from unlearnkit.train.corpus import Sample, load_unlearning_corpus
+from unlearnkit.train.corpus import load_unlearning_corpus
 
 TEXTS = ["The harbour of Vellmark freezes every winter.", "Lamps were repaired by hand."]
 KNOWMEM = [{"question": "Who repaired lamps?", "answer": "Her father."}]

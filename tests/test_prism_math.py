@@ -4,16 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from unlearnkit.methods.prism_math import (
-    ProbeMLP,
-    global_dot,
-    pool_hidden,
-    probe_loss,
-    probe_weight,
-    project_out,
-    sam_perturbation,
-    train_probe,
-)
+from unlearnkit.methods.grads import global_dot, project_out, sam_perturbation
+from unlearnkit.methods.prism.method import probe_weight
+from unlearnkit.methods.prism.probe import ProbeMLP, pool_hidden, probe_loss, train_probe
 
 
 def test_probe_architecture():

@@ -19,12 +19,11 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
 )
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import PrepareData, StepContext
-from unlearnkit.methods.prism_math import (
+from unlearnkit.methods.grads import project_out, project_out_per_tensor
+from unlearnkit.methods.prism.probe import (
     ProbeMLP,
     holdout_split,
     probe_accuracy,
-    project_out,
-    project_out_per_tensor,
     train_probe_heldout,
 )
 from unlearnkit.methods.registry import get_method
@@ -278,7 +277,7 @@ def test_prepare_reports_the_heldout_accuracy_and_logs_it(caplog):
 
 
 def test_near_chance_probe_warns(caplog):
-    from unlearnkit.methods.prism import _warn_if_chance
+    from unlearnkit.methods.prism.method import _warn_if_chance
 
     with caplog.at_level(logging.WARNING, logger="unlearnkit.methods.prism"):
         _warn_if_chance(0.55, 3)

@@ -24,8 +24,8 @@ from unlearnkit.logprobs import batch_nll
 from unlearnkit.methods.base import forward
 from unlearnkit.methods.ga import GA
 from unlearnkit.methods.gd import GD
-from unlearnkit.methods.prism_math import global_dot, sam_perturbation
-from unlearnkit.methods.sam import SAM, SAMParams, sam_gradient
+from unlearnkit.methods.grads import global_dot, sam_gradient, sam_perturbation
+from unlearnkit.methods.registry import get_method
 from unlearnkit.train.trainer import GradientEngine
 from unlearnkit.train.unlearn import unlearn
 
@@ -153,7 +153,7 @@ class NaNGradientGD(GD):
 
 def test_non_finite_first_gradient_skips_the_step_and_keeps_weights_finite(tmp_path, caplog):
     data = write_tofu(tmp_path / "data")
-    sam = SAM(SAMParams(base="gd", rho=0.05))
+    sam = get_method("sam", {"base": "gd", "rho": 0.05})
     sam.base = NaNGradientGD()  # its retain term has a finite gradient
     model = trained_model()
     start = [p.detach().clone() for p in model.parameters()]

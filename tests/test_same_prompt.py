@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from test_methods_common import one_thread, tiny_tokenizer  # noqa: F401 - autouse fixture
+from unlearnkit.data.samples import Sample, UnlearningCorpus
 from unlearnkit.logprobs import IGNORE_INDEX
 from unlearnkit.methods.base import MethodNeeds
 from unlearnkit.methods.registry import get_method
-from unlearnkit.train.corpus import Sample, UnlearningCorpus
 from unlearnkit.train.unlearn_data import build_unlearn_dataset, encode_samples
 
 TEXTS = ["The harbour of Vellmark freezes every winter. " * 20, "Lamps were repaired by hand. " * 3]

@@ -14,7 +14,7 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import StepContext
 from unlearnkit.methods.registry import get_method
-from unlearnkit.methods.sga_math import auto_rate, optimal_rate, raw_rate, sga_loss
+from unlearnkit.methods.sga.math import auto_rate, optimal_rate, raw_rate, sga_loss
 
 T = torch.tensor
 # K = 4, g_f = (2, 0), ḡ_n = (3, 1): ‖g_f‖² = 4, ⟨g_f, ḡ_n⟩ = 6, ‖g_f − ḡ_n‖² = 2

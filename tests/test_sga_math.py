@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from unlearnkit.methods.losses import ga_loss
-from unlearnkit.methods.sga_math import optimal_rate, sga_loss, sga_weights
+from unlearnkit.methods.sga.math import optimal_rate, sga_loss, sga_weights
 
 
 def test_weights_negative_smoothing():

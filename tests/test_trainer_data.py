@@ -14,17 +14,18 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
     tiny_tokenizer,
     write_tofu,
 )
+from unlearnkit.data.samples import Sample, UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.logprobs import IGNORE_INDEX
 from unlearnkit.methods.base import MethodNeeds
-from unlearnkit.methods.normal_data import (
+from unlearnkit.methods.sga.normal_data import (
     NormalSource,
     generate_normal,
     load_normal_file,
     nearest_neighbours,
     parse_generated,
 )
-from unlearnkit.train.corpus import Sample, UnlearningCorpus, load_unlearning_corpus
+from unlearnkit.train.corpus import load_unlearning_corpus
 from unlearnkit.train.unlearn_data import (
     UnlearnCollator,
     UnlearnDataset,

@@ -65,7 +65,7 @@ def check_eval_section(e) -> None:
 
 
 def check_retain_eval(cfg) -> None:
-    from unlearnkit.eval.results import retain_reference
+    from unlearnkit.eval.recompute import retain_reference
     from unlearnkit.models import check_model_path
 
     if cfg.eval.retain_eval:

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from unlearnkit.attacks.context import AttackContext
-from unlearnkit.errors import UserError
-from unlearnkit.eval.metrics import aggregate as agg
-from unlearnkit.eval.results import aggregate
+from unlearnkit.eval.recompute import aggregate
 
 
 @contextmanager
@@ -26,45 +24,12 @@ def eval_mode(model) -> Iterator[None]:
         model.train(was_training)
 
 
-def tofu_forget_records(ctx: AttackContext) -> list[dict]:
-    from unlearnkit.data.tofu import forget_split_names, load_tofu
-
-    return load_tofu(ctx.data, forget_split_names(ctx.split)["forget_eval"])
-
-
-def tofu_retain_records(ctx: AttackContext) -> list[dict]:
-    """The QA pairs of the retain split that goes with the forget split (forget10 → retain90)."""
-    from unlearnkit.data.tofu import forget_split_names, load_tofu
-
-    return load_tofu(ctx.data, forget_split_names(ctx.split)["retain"])
-
-
 def forget_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
     """Per-item rows of the benchmark's forget-side sets."""
     from unlearnkit.benchmarks import get_benchmark
 
     with eval_mode(model):
         return get_benchmark(ctx.benchmark).forget_rows(model, tok, ctx)
-
-
-def muse_forget_rows(model, tok, ctx: AttackContext) -> dict[str, list[dict]]:
-    from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
-    from unlearnkit.eval.muse import knowmem_rows, verbmem_rows
-
-    source = muse_source(ctx.data)
-    rows: dict[str, list[dict]] = {}
-    if has_muse_part(source, "verbmem_forget"):
-        rows[agg.VERBMEM_F] = verbmem_rows(
-            model, tok, load_muse(source, "verbmem_forget"), ctx.settings
-        )
-    if has_muse_part(source, "knowmem_forget"):
-        has_icl = has_muse_part(source, "knowmem_forget_icl")
-        icl = load_muse(source, "knowmem_forget_icl") if has_icl else []
-        records = load_muse(source, "knowmem_forget")
-        rows[agg.KNOWMEM_F] = knowmem_rows(model, tok, records, icl, ctx.settings, agg.KNOWMEM_F)
-    if not rows:
-        raise UserError("the MUSE data has neither verbmem_forget nor knowmem_forget to attack")
-    return rows
 
 
 def forget_metrics(rows: dict[str, list[dict]], ctx: AttackContext) -> dict[str, float]:

@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass, field
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
-from unlearnkit.attacks.forget import tofu_forget_records, tofu_retain_records
 from unlearnkit.attacks.params import int_list, integer
 from unlearnkit.attacks.prompted import PromptedItem, prompted_metrics, prompted_rows
+from unlearnkit.benchmarks.tofu import forget_records, retain_records
 from unlearnkit.data.formatting import (
     QA_PROMPT,
     answer_text,
@@ -72,8 +72,8 @@ def incontext_items(tok, records, pool, n: int, seed: int, max_length: int) -> l
 
 
 def incontext_attack(model, tok, ctx: AttackContext, p: InContextParams) -> list[AttackResult]:
-    records = tofu_forget_records(ctx)
-    pool = tofu_retain_records(ctx) if any(p.shots) else []
+    records = forget_records(ctx.data, ctx.split)
+    pool = retain_records(ctx.data, ctx.split) if any(p.shots) else []
     results = []
     for n in p.shots:
         items = incontext_items(tok, records, pool, n, p.seed, ctx.settings.max_length)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
-from unlearnkit.attacks.forget import eval_mode, tofu_forget_records
+from unlearnkit.attacks.forget import eval_mode
+from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.tofu import perturbed_rows
 
@@ -24,7 +25,9 @@ class ParaphraseParams:
 
 
 def paraphrase_attack(model, tok, ctx: AttackContext, p: ParaphraseParams) -> list[AttackResult]:
-    records = [{**r, "question": r["paraphrased_question"]} for r in tofu_forget_records(ctx)]
+    records = [
+        {**r, "question": r["paraphrased_question"]} for r in forget_records(ctx.data, ctx.split)
+    ]
     with eval_mode(model):
         rows = perturbed_rows(model, tok, records, ctx.settings, "paraphrased forget")
     every = agg.tofu_aggregate({agg.FORGET: rows})

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
-from unlearnkit.attacks.forget import tofu_forget_records
 from unlearnkit.attacks.params import int_list
 from unlearnkit.attacks.prompted import PromptedItem, prompted_metrics, prompted_rows
+from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.formatting import answer_text, encode_qa, has_chat_template, question_prompt
 from unlearnkit.logprobs import IGNORE_INDEX
 
@@ -67,7 +67,7 @@ def prefill_item(tok, index: int, record: dict, k: int, max_length: int) -> Prom
 
 
 def prefill_attack(model, tok, ctx: AttackContext, p: PrefillParams) -> list[AttackResult]:
-    records = tofu_forget_records(ctx)
+    records = forget_records(ctx.data, ctx.split)
     results = []
     for k in p.k:
         items = [prefill_item(tok, i, r, k, ctx.settings.max_length) for i, r in enumerate(records)]

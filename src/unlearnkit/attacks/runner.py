@@ -26,7 +26,8 @@ from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
 from unlearnkit.errors import UserError
-from unlearnkit.eval.results import retain_reference, write_rows
+from unlearnkit.eval.recompute import retain_reference
+from unlearnkit.eval.results import write_rows
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from unlearnkit.attacks.context import AttackContext
+    from unlearnkit.data.samples import Sample
     from unlearnkit.eval.tofu import EvalSettings
-    from unlearnkit.train.corpus import Sample
 
 Rows = dict[str, list[dict]]
 

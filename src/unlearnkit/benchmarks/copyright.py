@@ -61,7 +61,7 @@ class Copyright(Benchmark):
 
     def samples(self, data, split, retain_file):
         from unlearnkit.data.copyright import copyright_source, load_copyright
-        from unlearnkit.train.corpus import Sample, read_retain, take_forget
+        from unlearnkit.data.samples import Sample, read_retain, take_forget
 
         source = copyright_source(data)
         forget = [Sample(t) for t in load_copyright(source, "forget")]

@@ -65,14 +65,12 @@ class MUSE(Benchmark):
         return {"retain_mia_mink": read_metrics(retain_eval)["metrics"].get("mia_mink")}
 
     def forget_rows(self, model, tok, ctx):
-        from unlearnkit.attacks.forget import muse_forget_rows
-
-        return muse_forget_rows(model, tok, ctx)
+        return forget_side_rows(model, tok, ctx)
 
     def samples(self, data, split, retain_file):
         """The raw forget texts; retain: raw retain1 + retain2 texts, never the QA knowmem_r scores."""
         from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
-        from unlearnkit.train.corpus import Sample, read_retain, take_forget
+        from unlearnkit.data.samples import Sample, read_retain, take_forget
 
         source = muse_source(data)
         forget = [Sample(t) for t in load_muse(source, "raw_forget")]
@@ -89,6 +87,28 @@ class MUSE(Benchmark):
             )
         retain = [Sample(t) for p in parts for t in load_muse(source, p)]
         return forget, retain, "muse:" + "+".join(parts), split
+
+
+def forget_side_rows(model, tok, ctx) -> Rows:
+    """verbmem and knowmem rows of the forget side (what attacks re-evaluate)."""
+    from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
+    from unlearnkit.eval.metrics import aggregate as agg
+    from unlearnkit.eval.muse import knowmem_rows, verbmem_rows
+
+    source = muse_source(ctx.data)
+    rows: dict[str, list[dict]] = {}
+    if has_muse_part(source, "verbmem_forget"):
+        rows[agg.VERBMEM_F] = verbmem_rows(
+            model, tok, load_muse(source, "verbmem_forget"), ctx.settings
+        )
+    if has_muse_part(source, "knowmem_forget"):
+        has_icl = has_muse_part(source, "knowmem_forget_icl")
+        icl = load_muse(source, "knowmem_forget_icl") if has_icl else []
+        records = load_muse(source, "knowmem_forget")
+        rows[agg.KNOWMEM_F] = knowmem_rows(model, tok, records, icl, ctx.settings, agg.KNOWMEM_F)
+    if not rows:
+        raise UserError("the MUSE data has neither verbmem_forget nor knowmem_forget to attack")
+    return rows
 
 
 def _check_not_an_eval_part(source, retain_file: Path) -> None:

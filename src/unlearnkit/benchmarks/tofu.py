@@ -83,16 +83,15 @@ class TOFU(Benchmark):
         }
 
     def forget_rows(self, model, tok, ctx):
-        from unlearnkit.attacks.forget import tofu_forget_records
         from unlearnkit.eval.metrics import aggregate as agg
         from unlearnkit.eval.tofu import perturbed_rows
 
-        records = tofu_forget_records(ctx)
+        records = forget_records(ctx.data, ctx.split)
         return {agg.FORGET: perturbed_rows(model, tok, records, ctx.settings, "forget")}
 
     def samples(self, data, split, retain_file):
+        from unlearnkit.data.samples import Sample, read_retain
         from unlearnkit.data.tofu import forget_split_names, load_tofu
-        from unlearnkit.train.corpus import Sample, read_retain
 
         names = forget_split_names(split)
         forget = [Sample.from_record(r) for r in load_tofu(data, names["forget"])]
@@ -100,6 +99,20 @@ class TOFU(Benchmark):
             return forget, read_retain(retain_file), f"file:{retain_file}", split
         retain = [Sample.from_record(r) for r in load_tofu(data, names["retain"])]
         return forget, retain, f"tofu:{names['retain']}", split
+
+
+def forget_records(data, split: str) -> list[dict]:
+    """The forget split's eval records (question, answer, paraphrase, perturbed answers)."""
+    from unlearnkit.data.tofu import forget_split_names, load_tofu
+
+    return load_tofu(data, forget_split_names(split)["forget_eval"])
+
+
+def retain_records(data, split: str) -> list[dict]:
+    """The QA pairs of the retain split that goes with the forget split (forget10 → retain90)."""
+    from unlearnkit.data.tofu import forget_split_names, load_tofu
+
+    return load_tofu(data, forget_split_names(split)["retain"])
 
 
 def _same_items(rows: Rows, reference: dict) -> list[float] | None:

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.attacks.context import AttackContext
     from unlearnkit.attacks.forget import evaluate_forget
     from unlearnkit.benchmarks import get_benchmark
-    from unlearnkit.eval.results import METRICS, retain_reference
+    from unlearnkit.eval.recompute import retain_reference
+    from unlearnkit.eval.results import METRICS
     from unlearnkit.io import write_json
     from unlearnkit.models import load_model_and_tokenizer
 

@@ -86,7 +86,7 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
 def check_inputs(args: argparse.Namespace) -> None:
     """Device, model and tokenizer folders, data files and the retain eval, before any loading."""
     from unlearnkit.data.check import check_eval_data
-    from unlearnkit.eval.results import retain_reference
+    from unlearnkit.eval.recompute import retain_reference
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
 
     pick_dtype(args.dtype, pick_device(args.device))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from unlearnkit.errors import UserError
-from unlearnkit.io import read_json, write_json, write_jsonl
+from unlearnkit.io import read_json, write_jsonl
 
 ITEMS = "items"
 METRICS = "metrics.json"
@@ -34,34 +34,3 @@ def read_metrics(eval_dir: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"{eval_dir} has no {METRICS}; point at a folder written by `unlearn eval`")
     return read_json(path)
-
-
-def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
-    """What a benchmark needs from the retain model's eval folder to compare against it."""
-    from unlearnkit.benchmarks import get_benchmark
-
-    bench = get_benchmark(benchmark)
-    return {} if retain_eval is None else bench.retain_reference(retain_eval)
-
-
-def aggregate(
-    benchmark: str, rows_by_set: dict[str, list[dict]], reference: dict
-) -> dict[str, float]:
-    """Every aggregate metric of ``benchmark`` from per-item rows (no model needed)."""
-    from unlearnkit.benchmarks import get_benchmark
-
-    return get_benchmark(benchmark).aggregate(rows_by_set, reference)
-
-
-def recompute(
-    eval_dir: str | Path, retain_eval: str | Path | None = None, write: bool = True
-) -> dict:
-    """Recompute ``metrics.json`` of an eval folder from its items (and the retain model's)."""
-    result = read_metrics(eval_dir)
-    retain_eval = retain_eval or result.get("retain_eval")
-    result["metrics"] = aggregate(
-        result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval)
-    )
-    if write:
-        write_json(Path(eval_dir) / METRICS, result)
-    return result

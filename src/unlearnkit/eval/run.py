@@ -7,7 +7,8 @@ from pathlib import Path
 
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
-from unlearnkit.eval.results import METRICS, retain_reference, write_rows
+from unlearnkit.eval.recompute import retain_reference
+from unlearnkit.eval.results import METRICS, write_rows
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
 

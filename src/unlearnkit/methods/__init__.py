@@ -1,2 +1,3 @@
-"""Unlearning methods: the pure loss math (``losses``, ``sga_math``, ``flat_math``, ``prism_math``),
-refusal templates (``templates``) and, beside them, one small class per method."""
+"""Unlearning methods: one class per method (one file; a seed method one folder: ``sga/``,
+``prism/``), the shared loss math (``losses``), gradient-list algebra (``grads``), refusal
+templates (``templates``), and the registry that names them."""

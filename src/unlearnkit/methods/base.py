@@ -16,13 +16,13 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 
 from unlearnkit.logprobs import IGNORE_INDEX, batch_nll, sequence_logprob, sequence_nll
-from unlearnkit.methods.normal_data import NormalSource
+from unlearnkit.methods.grads import Grads, combine  # noqa: F401 - combine: methods import it here
+from unlearnkit.methods.sga.normal_data import NormalSource
 
 ReferenceKind = Literal["none", "live", "precomputed"]
 Part = dict[str, torch.Tensor]
 Batch = dict[str, Any]
 Logs = dict[str, float | torch.Tensor]
-Grads = list[torch.Tensor | None]
 
 
 @dataclass(frozen=True)
@@ -210,18 +210,3 @@ def concat_parts(a: Part, b: Part) -> Part:
         return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
 
     return {k: torch.cat([widen(a[k], v), widen(b[k], v)]) for k, v in fill.items()}
-
-
-def combine(a: Grads, b: Grads, wa: float = 1.0, wb: float = 1.0) -> Grads:
-    """wa·a + wb·b over two gradient lists (None counts as zero)."""
-    out: Grads = []
-    for x, y in zip(a, b, strict=True):
-        if x is None and y is None:
-            out.append(None)
-        elif y is None:
-            out.append(x * wa)
-        elif x is None:
-            out.append(y * wb)
-        else:
-            out.append(x * wa + y * wb)
-    return out

@@ -12,14 +12,15 @@ from unlearnkit.methods.idk import IDK
 from unlearnkit.methods.idkdpo import IDKDPO
 from unlearnkit.methods.kl import KL
 from unlearnkit.methods.npo import NPO
-from unlearnkit.methods.prism import PRISM
+from unlearnkit.methods.prism.method import PRISM
 from unlearnkit.methods.rmu import RMU
 from unlearnkit.methods.sam import SAM
-from unlearnkit.methods.sga import SGA
+from unlearnkit.methods.sga.method import SGA
 from unlearnkit.methods.simnpo import SimNPO
+from unlearnkit.methods.wga import WGA
 
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (GA, GD, KL, NPO, SimNPO, IDK, IDKDPO, RMU, SGA, FLAT, PRISM, SAM)
+    cls.name: cls for cls in (GA, GD, KL, NPO, SimNPO, IDK, IDKDPO, RMU, SGA, FLAT, PRISM, SAM, WGA)
 }
 
 
@@ -34,4 +35,8 @@ def get_method(name: str, params: dict | None = None) -> Method:
     cls = METHODS[name]
     if params is not None and not isinstance(params, dict):
         raise UserError(f"params of method '{name}' must be a mapping, got {params!r}")
-    return cls(from_dict(cls.Params, dict(params or {}), where="params"))
+    checked = from_dict(cls.Params, dict(params or {}), where="params")
+    if getattr(cls, "wraps_base", False):  # a wrapper (SAM) gets its base method built here
+        cls.check_base(checked)
+        return cls(checked, get_method(checked.base, checked.base_params))
+    return cls(checked)

@@ -1,81 +1,17 @@
-"""The forget and retain samples of an unlearning run; each benchmark's ``samples`` reads them.
+"""The forget and retain samples of an unlearning run, read by the benchmark's ``samples``.
 
-Where a benchmark's forget data is a list of texts, ``split`` is ``None``/``forget`` (all of them)
-or a number N (the first N: :func:`take_forget`). ``retain`` (a JSON / JSON Lines file of texts or
-{question, answer} records, :func:`read_retain`) replaces the benchmark's retain set;
+``split``: the benchmark's forget split (default: its ``default_split``); ``retain`` (a JSON / JSON
+Lines file of texts or {question, answer} records) replaces the benchmark's retain set;
 ``UnlearningCorpus.retain_source`` says which was used. No benchmark trains on its own eval sets.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from unlearnkit.data.samples import UnlearningCorpus, check_disjoint
 from unlearnkit.errors import UserError
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A QA pair (``question`` set, ``text`` the answer) or a raw text (``question`` None)."""
-
-    text: str
-    question: str | None = None
-
-    @property
-    def is_qa(self) -> bool:
-        return self.question is not None
-
-    @classmethod
-    def from_record(cls, record: dict | str) -> Sample:
-        if isinstance(record, str):
-            return cls(record)
-        if "question" in record:
-            return cls(record["answer"], record["question"])
-        return cls(record["text"])
-
-
-@dataclass
-class UnlearningCorpus:
-    benchmark: str
-    split: str
-    forget: list[Sample]
-    retain: list[Sample]
-    retain_source: str = ""  # where the retain samples came from (for the run summary)
-
-
-def take_forget(
-    forget: list[Sample], split: str | None, benchmark: str
-) -> tuple[list[Sample], str]:
-    if split in (None, "", "forget", "all"):
-        return forget, "forget"
-    if not str(split).isdigit():
-        raise UserError(
-            f"{benchmark} split must be 'forget' or a number of forget samples, got '{split}'"
-        )
-    n = int(split)
-    if n <= 0 or n > len(forget):
-        raise UserError(
-            f"{benchmark} split asks for {n} forget samples but the data has {len(forget)}"
-        )
-    return forget[:n], str(n)
-
-
-def read_retain(path: Path) -> list[Sample]:
-    """Retain samples from a JSON / JSON Lines file of texts or {question, answer} / {text}."""
-    from unlearnkit.io import read_records
-
-    if not path.is_file():
-        raise UserError(f"retain file not found: {path}")
-    records = read_records(path)
-    if not isinstance(records, list) or not records:
-        raise UserError(f"{path} must hold a non-empty list of retain texts or records")
-    try:
-        return [Sample.from_record(r) for r in records]
-    except (KeyError, TypeError):
-        raise UserError(
-            f"{path}: each retain record must be a text, a {{question, answer}} or a {{text}} object"
-        ) from None
 
 
 def load_unlearning_corpus(
@@ -88,7 +24,7 @@ def load_unlearning_corpus(
 
     ``retain``: a file of retain samples that replaces the benchmark's retain set.
     """
-    from unlearnkit.benchmarks import get_benchmark
+    from unlearnkit.benchmarks import get_benchmark  # benchmarks read with data.samples
 
     bench = get_benchmark(benchmark)
     split = split or bench.default_split
@@ -98,22 +34,3 @@ def load_unlearning_corpus(
         raise UserError(f"the {benchmark} forget split '{split}' is empty; nothing to unlearn")
     check_disjoint(forget, retain_samples, benchmark)
     return UnlearningCorpus(benchmark, split, forget, retain_samples, source)
-
-
-def _key(sample: Sample) -> tuple[str | None, str]:
-    return (
-        " ".join(sample.question.split()) if sample.is_qa else None,
-        " ".join(sample.text.split()),
-    )
-
-
-def check_disjoint(forget: list[Sample], retain: list[Sample], benchmark: str) -> None:
-    """A sample in both forget and retain sets would be pushed down and up at once."""
-    forget_keys = {_key(s) for s in forget}
-    shared = [s for s in retain if _key(s) in forget_keys]
-    if shared:
-        first = shared[0].question or shared[0].text
-        raise UserError(
-            f"the {benchmark} forget and retain data overlap: {len(shared)} retain sample(s) are also "
-            f"forget samples (first: {first[:60]!r}); remove them from the retain data"
-        )

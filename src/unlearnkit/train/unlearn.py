@@ -14,6 +14,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainingArguments
 
+from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
@@ -27,7 +28,7 @@ from unlearnkit.train.checkpoints import (
     last_checkpoint,
     staging_dir,
 )
-from unlearnkit.train.corpus import UnlearningCorpus, load_unlearning_corpus
+from unlearnkit.train.corpus import load_unlearning_corpus
 from unlearnkit.train.guard import DivergenceGuard, GuardConfig
 from unlearnkit.train.progress import use_quiet_progress
 from unlearnkit.train.reference import (

@@ -18,12 +18,12 @@ from transformers import TrainerCallback
 
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded, encode_qa, encode_text
+from unlearnkit.data.samples import Sample, UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.logprobs import IGNORE_INDEX
 from unlearnkit.methods.base import MethodNeeds
-from unlearnkit.methods.normal_data import generate_normal, load_normal_file, nearest_neighbours
+from unlearnkit.methods.sga.normal_data import generate_normal, load_normal_file, nearest_neighbours
 from unlearnkit.methods.templates import pick_refusal
-from unlearnkit.train.corpus import Sample, UnlearningCorpus
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unlearnkit.eval.results import METRICS, read_metrics, recompute
+from unlearnkit.eval.recompute import recompute
+from unlearnkit.eval.results import METRICS, read_metrics
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
 

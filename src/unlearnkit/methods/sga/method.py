@@ -1,7 +1,7 @@
 """SGA: smoothed gradient ascent over a forget sample and its K−1 normal samples.
 
 Forget and normal rows go through the model in one forward. ``r: auto`` (opt-in) recomputes the rate
-every ``r_every`` steps from g_f and ḡ_n with a custom step: r* (``sga_math.raw_rate``, averaged
+every ``r_every`` steps from g_f and ḡ_n with a custom step: r* (``sga.math.raw_rate``, averaged
 over processes), then ``r_auto: norm`` uses r* and ``r_auto: sign`` uses sign(r*)·``r_magnitude``;
 either is clipped to [r_min, r_max] (r_max = 0 by default: never positive smoothing, which would
 ascend the normal rows too). r is logged every step as ``sga_r`` and the last r* as ``sga_r_star``.
@@ -16,8 +16,8 @@ import torch
 
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import Method, MethodNeeds, combine, concat_parts, part_nll
-from unlearnkit.methods.normal_data import DEFAULT_PROMPT, NormalSource
-from unlearnkit.methods.sga_math import AUTO_MODES, auto_rate, raw_rate, sga_loss, sga_weights
+from unlearnkit.methods.sga.math import AUTO_MODES, auto_rate, raw_rate, sga_loss, sga_weights
+from unlearnkit.methods.sga.normal_data import DEFAULT_PROMPT, NormalSource
 
 
 @dataclass

@@ -1,16 +1,16 @@
-"""PRISM parts: the adversarially trained probe, its loss and schedule, gradient-conflict
-decoupling (GCD) and the SAM perturbation. Gradients are lists of tensors (``None`` = zero)."""
+"""PRISM's probe: an MLP that tells forget (1) from retain (0) representations, trained
+adversarially (FGSM on the pooled states) on a stratified split, with its held-out accuracy."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-GradList = Sequence[torch.Tensor | None]
+from unlearnkit.data.collate import pad_batch
+from unlearnkit.data.formatting import Encoded
 
 
 class ProbeMLP(nn.Module):
@@ -94,55 +94,6 @@ def probe_loss(probe: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target)
 
 
-def probe_weight(progress: float, lambda_max: float) -> float:
-    """λ(p) = λ_max·exp(−5(1 − p)²), p ∈ [0, 1] the training progress (clamped)."""
-    p = min(max(progress, 0.0), 1.0)
-    return lambda_max * math.exp(-5.0 * (1.0 - p) ** 2)
-
-
-def global_dot(a: GradList, b: GradList) -> torch.Tensor:
-    """⟨a, b⟩ over all tensors of two matching lists, as a float32 scalar (None counts as zero)."""
-    total = None
-    for x, y in zip(a, b, strict=True):
-        if x is None or y is None:
-            continue
-        term = torch.dot(x.reshape(-1).float(), y.reshape(-1).float())
-        total = term if total is None else total + term.to(total.device)
-    return torch.zeros(()) if total is None else total
-
-
-def project_out(g_f: GradList, g_r: GradList) -> list[torch.Tensor | None]:
-    """GCD: g_f − (⟨g_f, g_r⟩/‖g_r‖²)·g_r over the whole parameter list; g_f if ‖g_r‖ = 0."""
-    rr = global_dot(g_r, g_r)
-    if float(rr) == 0.0:
-        return [None if g is None else g.clone() for g in g_f]
-    coef = global_dot(g_f, g_r) / rr
-    out: list[torch.Tensor | None] = []
-    for f, r in zip(g_f, g_r, strict=True):
-        if r is None:
-            out.append(None if f is None else f.clone())
-        elif f is None:
-            out.append((-coef.to(r.device) * r.float()).to(r.dtype))
-        else:
-            out.append((f.float() - coef.to(f.device) * r.float()).to(f.dtype))
-    return out
-
-
-def project_out_per_tensor(
-    g_f: GradList, g_r: GradList, eps: float = 1e-8
-) -> list[torch.Tensor | None]:
-    """GCD per parameter tensor: g_f,i − (⟨g_f,i, g_r,i⟩/(‖g_r,i‖² + eps))·g_r,i for each i."""
-    out: list[torch.Tensor | None] = []
-    for f, r in zip(g_f, g_r, strict=True):
-        if f is None or r is None:
-            out.append(None if f is None else f.clone())
-            continue
-        f32, r32 = f.float(), r.float()
-        coef = torch.dot(f32.reshape(-1), r32.reshape(-1)) / (r32.pow(2).sum() + eps)
-        out.append((f32 - coef * r32).to(f.dtype))
-    return out
-
-
 def holdout_split(targets: torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, held-out) row indices, stratified per class; a class of one row stays in train."""
     gen = torch.Generator().manual_seed(seed)
@@ -181,19 +132,31 @@ def train_probe_heldout(
     return probe, train_acc, held_acc
 
 
-def sam_perturbation(
-    grads: GradList, rho: float, norm: torch.Tensor | None = None
-) -> list[torch.Tensor | None]:
-    """ε = ρ·g/‖g‖₂ with the global norm over the list (``norm`` when given, e.g. already
-    computed); zeros when ρ = 0 or ‖g‖ = 0."""
-    norm = global_dot(grads, grads).sqrt() if norm is None else norm
-    scale = 0.0 if rho == 0 or float(norm) == 0.0 else rho / norm
-    out: list[torch.Tensor | None] = []
-    for g in grads:
-        if g is None:
-            out.append(None)
-        elif isinstance(scale, float):
-            out.append(torch.zeros_like(g))
-        else:
-            out.append((g.float() * scale.to(g.device)).to(g.dtype))
-    return out
+@torch.no_grad()
+def pooled_states(
+    model,
+    examples: Sequence[Encoded],
+    layer: int,
+    pad_id: int,
+    device: torch.device,
+    batch_size: int = 16,
+) -> torch.Tensor:
+    """Mean over non-pad tokens of the output of decoder layer ``layer``: (N, D) float32."""
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for start in range(0, len(examples), batch_size):
+            batch = {
+                k: v.to(device)
+                for k, v in pad_batch(examples[start : start + batch_size], pad_id).items()
+            }
+            out = model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                output_hidden_states=True,
+            )
+            rows.append(pool_hidden(out.hidden_states[layer + 1], batch["attention_mask"]))
+    finally:
+        model.train(was_training)
+    return torch.cat(rows)

@@ -9,6 +9,7 @@ quarters of the depth), or of the ``probe_layers`` candidate whose probe scores 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,19 +25,29 @@ from unlearnkit.methods.base import (
     reference_logprob,
     retain_nll,
 )
-from unlearnkit.methods.losses import npo_loss
-from unlearnkit.methods.prism_math import (
-    pool_hidden,
-    probe_loss,
-    probe_weight,
+from unlearnkit.methods.grads import (
     project_out,
     project_out_per_tensor,
+    retain_gradient,
+    sam_gradient,
+)
+from unlearnkit.methods.losses import npo_loss
+from unlearnkit.methods.prism.probe import (
+    pool_hidden,
+    pooled_states,
+    probe_loss,
     train_probe_heldout,
 )
-from unlearnkit.methods.sam import retain_gradient, sam_gradient
 from unlearnkit.model_layers import num_layers
 
 log = logging.getLogger(__name__)
+
+
+def probe_weight(progress: float, lambda_max: float) -> float:
+    """λ(p) = λ_max·exp(−5(1 − p)²), p ∈ [0, 1] the training progress (clamped)."""
+    p = min(max(progress, 0.0), 1.0)
+    return lambda_max * math.exp(-5.0 * (1.0 - p) ** 2)
+
 
 GCD_MODES = {True: "global", "global": "global", "per_tensor": "per_tensor", False: "off"}
 CHANCE_WARNING = 0.6  # held-out probe accuracy below this is reported as near chance
@@ -105,8 +116,6 @@ class PRISM(Method):
 
     def _train_probe(self, model, data, layers: Sequence[int]) -> None:
         """Train one probe per candidate layer on pooled states; keep the best held-out one."""
-        from unlearnkit.train.prism_probe import pooled_states
-
         p = self.params
         if not data.forget or not data.retain:
             raise UserError("the PRISM probe needs both forget and retain examples")

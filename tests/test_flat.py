@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from unlearnkit.methods.flat_math import DIVERGENCES, flat_loss, get_divergence
+from unlearnkit.methods.flat import DIVERGENCES, flat_loss, get_divergence
 
 P_E, P_F = 0.5, 0.25
 

@@ -11,6 +11,14 @@ from collections.abc import Sequence
 
 import torch
 
+from unlearnkit.methods.grads import global_dot, squared_distance
+
+Grad = torch.Tensor | Sequence[torch.Tensor]
+
+
+def _as_list(g: Grad) -> Sequence[torch.Tensor]:
+    return [g] if isinstance(g, torch.Tensor) else g
+
 
 def sga_weights(r: float, K: int) -> tuple[float, float]:
     """(forget_weight, normal_weight) = (1 − r + r/K, r/K): the one place the weights live."""
@@ -30,37 +38,17 @@ def sga_loss(forget_nll: torch.Tensor, normal_nll: torch.Tensor, r: float, K: in
     return -(w_f * forget_nll + w_n * normal_nll.sum(-1)).mean()
 
 
-Grad = torch.Tensor | Sequence[torch.Tensor]
-
-
-def _dot(a: Grad, b: Grad) -> float:
-    # Per-tensor dot products accumulated in float64: no flattened copy of a large model's gradient.
-    if isinstance(a, torch.Tensor):
-        a, b = [a], [b]
-    return sum(
-        float(torch.dot(x.reshape(-1).float(), y.reshape(-1).float()).double())
-        for x, y in zip(a, b, strict=True)
-    )
-
-
-def _diff_sq(a: Grad, b: Grad) -> float:
-    if isinstance(a, torch.Tensor):
-        a, b = [a], [b]
-    return sum(
-        float((x.float() - y.float()).pow(2).sum().double()) for x, y in zip(a, b, strict=True)
-    )
-
-
 def raw_rate(g_f: Grad, g_n_mean: Grad, K: int) -> float | None:
     """Unclipped r* = (K/(K−1))(‖g_f‖² − ⟨g_f, ḡ_n⟩)/‖g_f − ḡ_n‖²; None where it is undefined.
 
     r* minimises ‖g_f + r(K−1)/K (ḡ_n − g_f)‖, the norm of the SGA update. Undefined (None) where
     the norm does not depend on r (K = 1 or g_f = ḡ_n) or the gradients are not finite.
     """
-    denom = _diff_sq(g_f, g_n_mean)
+    g_f, g_n_mean = _as_list(g_f), _as_list(g_n_mean)
+    denom = float(squared_distance(g_f, g_n_mean))
     if K <= 1 or denom == 0.0:
         return None
-    r = (K / (K - 1)) * (_dot(g_f, g_f) - _dot(g_f, g_n_mean)) / denom
+    r = (K / (K - 1)) * float(global_dot(g_f, g_f) - global_dot(g_f, g_n_mean)) / denom
     return r if math.isfinite(r) else None
 
 

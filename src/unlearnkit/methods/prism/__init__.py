@@ -1,0 +1,1 @@
+"""PRISM: the method (``method``) and its robust probe (``probe``)."""

@@ -1,0 +1,1 @@
+"""SGA: smoothed gradient ascent (``method``), its math (``math``) and its normal data."""
