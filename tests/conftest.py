@@ -32,6 +32,14 @@ def tiny_world(tmp_path_factory) -> Path:
     return build_world("tiny", out, seed=0, progress=False)
 
 
+@pytest.fixture(scope="session")
+def data(tmp_path_factory) -> Path:
+    """A toy TOFU folder (forget01, retain99) of the tiny QA in ``test_methods_common``; read-only."""
+    from test_methods_common import write_tofu
+
+    return write_tofu(tmp_path_factory.mktemp("tofu"))
+
+
 TOY_TEXTS = [
     "The author was born in Kelmport on 14 March 1962 and writes mystery novels.",
     "Question: Who wrote the book? Answer: Elara Voss wrote it in 1990.",

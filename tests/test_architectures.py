@@ -70,11 +70,6 @@ def tiny_arch(arch: str, seed: int = 0):
     return AutoModelForCausalLM.from_config(config).eval(), tok
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tofu(tmp_path_factory.mktemp("tofu"))
-
-
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_layers_are_found_by_inspection(arch):
     model, _ = tiny_arch(arch)

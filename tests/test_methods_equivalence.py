@@ -20,11 +20,6 @@ from unlearnkit.train.reference import LiveReference, frozen_copy, precompute_re
 from unlearnkit.train.unlearn import unlearn
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tofu(tmp_path_factory.mktemp("tofu"))
-
-
 def _loss_and_grads(method, model, batch, ctx=None):
     model.zero_grad(set_to_none=True)
     loss, _ = method.compute_loss(model, batch, ctx or StepContext())

@@ -36,11 +36,6 @@ RAISE_FORGET_NLL = {
 LR = {"simnpo": 5e-3, "idkdpo": 5e-3, "npo": 3e-3, "prism": 3e-3, "sam": 3e-3, "flat": 3e-3}
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tofu(tmp_path_factory.mktemp("tofu"))
-
-
 def _run(method, params, data, out, **train):
     model = trained_model()
     cfg = tiny_config(data, method, params, **train)

@@ -21,11 +21,6 @@ from unlearnkit.models import apply_precision, resolve_precision, train_load_dty
 from unlearnkit.train.unlearn import TrainSection, training_arguments, unlearn
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tofu(tmp_path_factory.mktemp("tofu"))
-
-
 def test_precision_resolves_auto_and_the_older_bf16_key(monkeypatch):
     monkeypatch.setattr(models, "cuda_bf16", lambda: False)
     assert resolve_precision("auto") == "fp32"

@@ -24,11 +24,6 @@ from unlearnkit.train.trainer import METHOD_STATE
 from unlearnkit.train.unlearn import save_unlearned, unlearn
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tofu(tmp_path_factory.mktemp("tofu"))
-
-
 def _steps(summary) -> list[dict]:
     return [h for h in summary["log_history"] if "loss" in h]
 

@@ -13,7 +13,6 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
     tiny_config,
     tiny_tokenizer,
     trained_model,
-    write_tofu,
 )
 from unlearnkit.errors import UserError
 from unlearnkit.methods.registry import get_method
@@ -45,8 +44,7 @@ def test_params_are_checked_and_alpha_zero_needs_no_retain():
         get_method("wga", {"beta": float("nan")})
 
 
-def test_wga_raises_the_forget_nll(tmp_path):
-    data = write_tofu(tmp_path / "tofu")
+def test_wga_raises_the_forget_nll(data, tmp_path):
     model, before = trained_model(), forget_nll(trained_model())
     cfg = tiny_config(data, "wga", {}, max_steps=4, learning_rate=1e-3)
     summary = unlearn(cfg, model, tiny_tokenizer(), tmp_path / "run", progress=False)
