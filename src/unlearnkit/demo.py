@@ -8,12 +8,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.eval.results import METRICS
 
 FULL_METHODS = ("ga", "gd", "npo", "simnpo", "idkdpo", "rmu", "sga", "flat", "prism")
 QUICK_METHODS = ("ga", "npo", "sga", "flat", "prism")
-EXTRA_BENCHMARKS = ("muse", "copyright")
+# The demo unlearns on the first benchmark (TOFU) and also evaluates on every other one.
+MAIN_BENCHMARK, *EXTRA_BENCHMARKS = benchmark_names()
 # The world's models were trained from scratch at a peak rate of 3e-3; at that rate a few steps on
 # 4 samples overwrite the model instead of recovering it. A tenth of it, the same for every
 # method, target and retain, is the relearning rate (docs/attacks.md).
@@ -59,8 +61,9 @@ def reference_run(world: Path, role: str, out: Path) -> None:
     from unlearnkit.io import read_json, write_json
     from unlearnkit.world.check import evaluate_world_model
 
-    retain_dirs = {b: evaluate_world_model(world, "retain", b) for b in ("tofu", *EXTRA_BENCHMARKS)}
-    for benchmark in ("tofu", *EXTRA_BENCHMARKS):
+    everything = (MAIN_BENCHMARK, *EXTRA_BENCHMARKS)
+    retain_dirs = {b: evaluate_world_model(world, "retain", b) for b in everything}
+    for benchmark in everything:
         src = (
             retain_dirs[benchmark]
             if role == "retain"
@@ -68,7 +71,7 @@ def reference_run(world: Path, role: str, out: Path) -> None:
                 world, "target", benchmark, retain_eval=retain_dirs[benchmark]
             )
         )
-        dst = out if benchmark == "tofu" else out / "extra" / benchmark
+        dst = out if benchmark == MAIN_BENCHMARK else out / "extra" / benchmark
         dst.mkdir(parents=True, exist_ok=True)
         result = read_json(src / METRICS)
         write_json(
@@ -105,7 +108,7 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
     cfg = method_config("ga", world, run_dir, plan)
     model, tok = load_model_and_tokenizer(world / "models" / role, device="cpu", dtype="fp32")
     result = read_json(run_dir / METRICS)
-    retain_eval = world / "evals" / "retain" / "tofu"
+    retain_eval = world / "evals" / "retain" / MAIN_BENCHMARK
     result["attacks"] = run_attacks(
         list(plan.attacks), model, tok, cfg, TOFU_SPLIT, retain_eval, False, cfg.attack_params
     )

@@ -87,7 +87,7 @@ def unseen_metrics(
     Forget quality is left out (its KS test would compare a subset with the whole retain set).
     """
     unseen = [r for r in rows.get(agg.FORGET, []) if r["question"] not in trained]
-    if ctx.benchmark != "tofu" or not unseen:
+    if not unseen:  # only TOFU has forget rows with questions
         return {}
     metrics = forget_metrics({agg.FORGET: unseen}, ctx)
     metrics.pop("forget_quality", None)

@@ -68,6 +68,12 @@ class Benchmark(ABC):
         """The forget data an attack's results refer to (and relearning draws from)."""
         return ctx.corpus_split
 
+    def training_records(self, data, split: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """(QA pairs, texts) of one of its splits, to fine-tune a target or retain model on."""
+        from unlearnkit.errors import UserError
+
+        raise UserError(f"unlearn finetune reads no {self.name} split; give a JSON file of records")
+
     @abstractmethod
     def check_data(self, data: str | os.PathLike | None, split: str | None) -> None:
         """Read and schema-check every file the evaluation will read (local folders only)."""

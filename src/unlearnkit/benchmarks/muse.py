@@ -39,6 +39,18 @@ class MUSE(Benchmark):
     )
     attacked = ("verbmem_f", "knowmem_f")
 
+    def training_records(self, data, split):
+        """A QA part as pairs, a completion part as prompt + continuation, a raw part as texts."""
+        from unlearnkit.data.muse import MUSE_PARTS, load_muse
+
+        records = load_muse(data, split)
+        kind = MUSE_PARTS[split][3]
+        if kind == "qa":
+            return [(r["question"], r["answer"]) for r in records], []
+        if kind == "completion":
+            return [], [r["prompt"] + r["gt"] for r in records]
+        return [], records
+
     def check_data(self, data, split):
         from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
 

@@ -39,6 +39,11 @@ class TOFU(Benchmark):
     def forget_split(self, ctx):
         return ctx.split
 
+    def training_records(self, data, split):
+        from unlearnkit.data.tofu import load_tofu
+
+        return [(r["question"], r["answer"]) for r in load_tofu(data, split)], []
+
     def check_data(self, data, split):
         from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
 

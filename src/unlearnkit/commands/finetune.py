@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
         "--data",
         help="TOFU/MUSE folder or hub id, a world folder, or a .json/.jsonl file of {question, answer} or texts",
     )
-    p.add_argument("--benchmark", choices=["tofu", "muse"], default="tofu")
+    p.add_argument("--benchmark", default="tofu", help="whose split --split names (tofu, muse)")
     p.add_argument(
         "--split",
         default="full",
@@ -63,18 +63,9 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
         raise UserError(
             f"{args.data}: records must all be {{question, answer}} objects, or all texts"
         )
-    if args.benchmark == "tofu":
-        from unlearnkit.data.tofu import load_tofu
+    from unlearnkit.benchmarks import get_benchmark
 
-        return [(r["question"], r["answer"]) for r in load_tofu(args.data, args.split)], []
-    from unlearnkit.data.muse import MUSE_PARTS, load_muse
-
-    records = load_muse(args.data, args.split)
-    if MUSE_PARTS[args.split][3] == "qa":
-        return [(r["question"], r["answer"]) for r in records], []
-    if MUSE_PARTS[args.split][3] == "completion":
-        return [], [r["prompt"] + r["gt"] for r in records]
-    return [], records
+    return get_benchmark(args.benchmark).training_records(args.data, args.split)
 
 
 def check_numbers(args: argparse.Namespace) -> None:
