@@ -161,15 +161,21 @@ class EpochPairing(TrainerCallback):
 
     accelerate's loader forwards ``set_epoch`` to the dataset only in some configurations: not to
     the loader that skips the done batches of a resumed epoch, which then paired the forget rows
-    with epoch 0's retain rows. ``state.epoch`` is the epoch index at a fresh epoch's start and a
+    with epoch 0's retain rows (and, before accelerate 1.4-ish, shuffled them in epoch 0's order:
+    the original loader's sampler, which the skipping loader shares, gets the epoch here too). ``state.epoch`` is the epoch index at a fresh epoch's start and a
     fraction inside it on resume, so its floor is the epoch either way.
     """
 
     def __init__(self, dataset: UnlearnDataset):
         self.dataset = dataset
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.dataset.set_epoch(int(state.epoch or 0))
+    def on_epoch_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        epoch = int(state.epoch or 0)
+        self.dataset.set_epoch(epoch)
+        if hasattr(
+            train_dataloader, "set_epoch"
+        ):  # its sampler also serves a resumed epoch's loader
+            train_dataloader.set_epoch(epoch)
 
 
 class UnlearnCollator:
