@@ -119,11 +119,16 @@ def test_diverged_run_without_good_weights_is_not_evaluated(tmp_path, capfd, mon
     status, stdout, err = cli(
         capfd, run_args(data, model, out, "train.max_steps=8", method="nan_at")
     )
-    assert status == 0, err
+    assert status == 3, err  # no good checkpoint: no model, no metrics, and the status says so
     result = json.loads((out / "metrics.json").read_text())
     assert result["evaluated"] is False and result["metrics"] == {}
     assert result["guard"]["stopped"] and not result["guard"]["restored"]
-    assert "no checkpoint from before the divergence" in stdout
+    # NaN at step 5: steps 1-3 were verified but never saved, so saving more often would help.
+    assert result["guard"]["verified_step"] == 3
+    assert (
+        "no good checkpoint to go back to" in stdout and "train.save_steps=3 or smaller" in stdout
+    )
+    assert "unlearn run: error: training diverged with no good checkpoint" in err
 
 
 # ---- the callback alone ------------------------------------------------------------------------

@@ -235,6 +235,18 @@ CASES: dict[str, tuple[Callable[[Env], list], tuple[str, ...]]] = {
         ("train.learning_rate must be more than zero",),
     ),
     "unknown optimizer": (lambda e: e.run("train.optimizer=adamz"), ("unknown train.optimizer",)),
+    "NaN method parameter": (
+        lambda e: e.run("params.beta=nan", method="npo"),
+        ("params.beta must be a finite number, got 'nan'",),
+    ),
+    "infinite method parameter in YAML": (
+        lambda e: e.run("--config", _yaml(e, "params:\n  beta: .inf\n"), method="npo"),
+        ("params.beta must be a finite number, got inf",),
+    ),
+    "infinite learning rate": (
+        lambda e: e.run("train.learning_rate=1e999"),
+        ("train.learning_rate must be a finite number",),
+    ),
     "bad guard setting": (
         lambda e: e.run("guard.patience=0"),
         ("guard.patience must be at least 1",),

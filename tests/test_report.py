@@ -355,3 +355,13 @@ def test_cli_prints_one_line_for_an_empty_folder(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("unlearn report: error:") and "\n" not in err
+
+
+def test_markdown_escapes_html_from_run_names(tmp_path):
+    """A method or model name is text in report.md: no raw HTML gets through (as in report.html)."""
+    evil = "<script>alert(1)</script>"
+    run = write_run(tmp_path / "runs" / "x", evil, "unlearned", TOFU["npo"], model=f"/m/{evil}")
+    md_path, html_path = build_report([run], tmp_path / "out", title=evil, timestamp=None)
+    for text in (md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
+        assert "<script" not in text.lower()
+    assert "&lt;script&gt;" in md_path.read_text(encoding="utf-8")

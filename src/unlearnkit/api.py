@@ -27,6 +27,7 @@ class EvalSection:
     retain_eval: str | None = None  # the retain model's eval folder for this benchmark
     retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
     extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
+    skip: bool = False  # train (and save) only: metrics.json says "evaluated": false
 
 
 @dataclass
@@ -94,22 +95,26 @@ def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
     )
 
 
-def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
+def run(
+    cfg: RunConfig, resume: bool = False, progress: bool = True, out_dir: str | Path | None = None
+) -> dict:
     """Unlearn, (optionally) save, evaluate and attack; returns the run's metrics.json dict.
 
     Every input is checked before anything is written; a run folder this call created is removed
-    again if a ``UserError`` stops it before its first checkpoint.
+    again if a ``UserError`` stops it before its first checkpoint. ``out_dir`` writes the run into
+    another folder than ``cfg.out`` (`unlearn run --overwrite` builds it beside the old run).
     """
     from unlearnkit.models import load_tokenizer
     from unlearnkit.preflight import check_run
 
     if not cfg.out:
         raise UserError("a run needs an output folder (--out)")
-    out = Path(cfg.out)
+    out = Path(out_dir or cfg.out)
     model_path = resolve_model_path(cfg)
     check_run(cfg, model_path, resume)
     tok = load_tokenizer(cfg.tokenizer or model_path, trust_remote_code=cfg.trust_remote_code)
-    retain_eval = resolve_retain_eval(cfg, cfg.data.split or TOFU_SPLIT)
+    split = cfg.data.split or TOFU_SPLIT
+    retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, split)
     created = not out.exists()
     try:
         return _run(cfg, model_path, tok, retain_eval, out, resume, progress)
@@ -122,8 +127,8 @@ def run(cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
 def _run(
     cfg: RunConfig, model_path: str, tok, retain_eval, out: Path, resume: bool, progress: bool
 ) -> dict:
-    from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.eval.run import evaluate
+    from unlearnkit.model_card import unlearned_card, write_card
     from unlearnkit.models import load_model, resolve_precision, train_load_dtype
     from unlearnkit.train.guard import describe
     from unlearnkit.train.unlearn import save_unlearned, unlearn
@@ -143,6 +148,8 @@ def _run(
     start = time.perf_counter()
     summary = unlearn(cfg, model, tok, out, resume=resume, progress=progress)
     guard = summary.pop("guard")
+    if guard.get("checkpoint"):  # named where it is once the run folder is in place
+        guard["checkpoint"] = str(Path(cfg.out) / Path(guard["checkpoint"]).relative_to(out))
     train_info = {
         "seconds": round(time.perf_counter() - start, 2),
         **{k: v for k, v in summary.items() if k != "config"},
@@ -154,20 +161,18 @@ def _run(
         "train": train_info,
         "guard": guard,
     }
-    if guard["stopped"] and not _finite(model):
-        # Diverged with no good checkpoint to go back to: metrics of NaN weights would mean nothing.
-        result = {
-            "benchmark": cfg.data.benchmark,
-            "split": get_benchmark(cfg.data.benchmark).eval_split(split),
-            **info,
-            "evaluated": False,
-            "metrics": {},
-        }
+    if guard["stopped"] and not guard.get("restored"):
+        # Diverged with no good checkpoint to go back to: the model at the stop is not a result.
+        result = _not_evaluated(cfg, split, info, "diverged")
         write_json(out / METRICS, result)
         log.warning("not evaluated: %s", describe(guard))
         return result
     if cfg.save_model:
-        save_unlearned(model, tok, out / "model")
+        save_unlearned(model, tok, out / "model", card=unlearned_card(summary, model_path))
+    if cfg.eval.skip:
+        result = _not_evaluated(cfg, split, info, "eval.skip")
+        write_json(out / METRICS, result)
+        return result
     result = evaluate(
         cfg.data.benchmark,
         model,
@@ -179,6 +184,8 @@ def _run(
         settings=eval_settings(cfg, progress),
         info=info,
     )
+    if cfg.save_model:  # the card of the saved model gets the headline metrics
+        write_card(out / "model", unlearned_card(summary, model_path, result))
     for benchmark in cfg.eval.extra_benchmarks:
         extra_cfg = RunConfig(
             **{
@@ -208,10 +215,18 @@ def _run(
     return result
 
 
-def _finite(model) -> bool:
-    import torch
+def _not_evaluated(cfg: RunConfig, split: str, info: dict, why: str) -> dict:
+    """The metrics.json of a run that did not evaluate its model (``why``: diverged | eval.skip)."""
+    from unlearnkit.benchmarks import get_benchmark
 
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    return {
+        "benchmark": cfg.data.benchmark,
+        "split": get_benchmark(cfg.data.benchmark).eval_split(split),
+        **info,
+        "evaluated": False,
+        "not_evaluated": why,
+        "metrics": {},
+    }
 
 
 def load_run(out: str | Path) -> dict:

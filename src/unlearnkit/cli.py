@@ -7,13 +7,18 @@ import errno
 import importlib
 import logging
 import os
+import re
+import signal
 import sys
 
 from unlearnkit.errors import UserError
 
 COMMANDS = ("world", "finetune", "eval", "run", "attack", "report", "demo")
 # Failures of the machine rather than the program: reported like bad input, in one line.
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+# How libraries that write without Python's file objects report the same failures.
+RUST_IO_ERROR = re.compile(r"\(os error (\d+)\)")  # safetensors
+TORCH_WRITE_ERROR = re.compile(r"PytorchStreamWriter failed|inline_container\.cc.*unexpected pos")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails the write (EFBIG) instead of killing
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return int(args.func(args) or 0)
-    except (UserError, OSError) as e:
-        if args.debug or (isinstance(e, OSError) and e.errno not in DISK_ERRORS):
+    except Exception as e:
+        message = str(e) if isinstance(e, UserError) else write_failure(e)
+        if args.debug or message is None:
             raise
         _close_progress_bars()
-        print(f"unlearn {args.command}: error: {describe_error(e)}", file=sys.stderr)
+        print(f"unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         _close_progress_bars()
@@ -48,12 +56,39 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def write_failure(e: BaseException) -> str | None:
+    """One line for a failed write (full disk, read-only path, file-size limit), else None.
+
+    Looks through the exception's causes: libraries wrap the ``OSError`` or report only its code.
+    """
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:
+            return describe_error(e)
+        code = RUST_IO_ERROR.search(str(e))
+        if code and int(code.group(1)) in DISK_ERRORS:
+            return describe_error(OSError(int(code.group(1)), os.strerror(int(code.group(1)))))
+        if isinstance(e, RuntimeError) and TORCH_WRITE_ERROR.search(str(e)):
+            return (
+                "a file could not be written (is the disk full, or a file-size limit set?); "
+                "free some disk space or raise the limit (or choose another --out) and run again"
+            )
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def describe_error(e: Exception) -> str:
+    """The one line for a ``UserError`` or a failed write."""
     if not isinstance(e, OSError):
         return str(e)
     where = f": {e.filename}" if e.filename else ""
-    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-    fix = "free some disk space" if full else "check the permissions of this path"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some disk space"
+    elif e.errno == errno.EFBIG:
+        fix = "raise the file-size limit (ulimit -f)"
+    else:
+        fix = "check the permissions of this path"
     return f"{e.strerror or e}{where}; {fix} (or choose another --out) and run again"
 
 

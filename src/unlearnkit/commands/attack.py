@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import asdict
+from pathlib import Path
 
-from unlearnkit.commands.common import add_output_args, prepare_out_dir
+from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.commands.eval import (
     add_eval_args,
     check_benchmark,
@@ -93,42 +94,43 @@ def run(args: argparse.Namespace) -> int:
     params = runner.make_params(kind, attack_settings(kind, args))
     settings = settings_from(args)
     check_inputs(args)
-    out = prepare_out_dir(args.out, args.overwrite)
-    retain_eval = resolve_retain_eval(args, settings)
-    ctx = AttackContext(
-        benchmark=args.benchmark,
-        data=args.data,
-        split=args.split,
-        corpus_split=runner.corpus_split(args.benchmark, args.split),
-        settings=settings,
-        reference=retain_reference(args.benchmark, retain_eval),
-        finetune_lr=runner.original_finetune_lr(args.model, runner.world_target(args.data)),
-    )
-    model, tok = load_model_and_tokenizer(
-        args.model,
-        args.tokenizer,
-        device=args.device,
-        dtype=args.dtype,
-        allow_pickle=args.allow_pickle,
-    )
-    start = time.perf_counter()
-    entries = runner.run_attack(kind, model, tok, ctx, params, out=out)
-    # The model as it is, for the report's "before" column (relearn measured it at 0 steps).
-    zero = [e for e in entries if kind == "relearn" and e["value"] == 0]
-    before = zero[0]["metrics"] if zero else evaluate_forget(model, tok, ctx)[0]
-    result = {
-        "attack": kind,
-        "model": str(args.model),
-        "benchmark": args.benchmark,
-        "split": get_benchmark(args.benchmark).forget_split(ctx),
-        "data": str(args.data) if args.data is not None else "world",
-        "retain_eval": str(retain_eval) if retain_eval else None,
-        "params": asdict(params),
-        "seconds": round(time.perf_counter() - start, 2),
-        "metrics": before,
-        "attacks": {kind: entries},
-    }
-    write_json(out / METRICS, result)
+    with output_dir(args.out, args.overwrite) as work:
+        retain_eval = resolve_retain_eval(args, settings)
+        ctx = AttackContext(
+            benchmark=args.benchmark,
+            data=args.data,
+            split=args.split,
+            corpus_split=runner.corpus_split(args.benchmark, args.split),
+            settings=settings,
+            reference=retain_reference(args.benchmark, retain_eval),
+            finetune_lr=runner.original_finetune_lr(args.model, runner.world_target(args.data)),
+        )
+        model, tok = load_model_and_tokenizer(
+            args.model,
+            args.tokenizer,
+            device=args.device,
+            dtype=args.dtype,
+            allow_pickle=args.allow_pickle,
+        )
+        start = time.perf_counter()
+        entries = runner.run_attack(kind, model, tok, ctx, params, out=work)
+        # The model as it is, for the report's "before" column (relearn measured it at 0 steps).
+        zero = [e for e in entries if kind == "relearn" and e["value"] == 0]
+        before = zero[0]["metrics"] if zero else evaluate_forget(model, tok, ctx)[0]
+        result = {
+            "attack": kind,
+            "model": str(args.model),
+            "benchmark": args.benchmark,
+            "split": get_benchmark(args.benchmark).forget_split(ctx),
+            "data": str(args.data) if args.data is not None else "world",
+            "retain_eval": str(retain_eval) if retain_eval else None,
+            "params": asdict(params),
+            "seconds": round(time.perf_counter() - start, 2),
+            "metrics": before,
+            "attacks": {kind: entries},
+        }
+        write_json(work / METRICS, result)
+    out = Path(args.out).expanduser()
     for entry in entries:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in entry["metrics"].items())
         print(f"{kind:>10s} {entry['setting']:>16s}  {shown}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
-from unlearnkit.commands.common import add_output_args, prepare_out_dir
+from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
 
 
@@ -113,21 +114,22 @@ def run(args: argparse.Namespace) -> int:
     check_benchmark(args.benchmark)
     settings = settings_from(args)
     check_inputs(args)
-    out = prepare_out_dir(args.out, args.overwrite)
-    retain_eval = resolve_retain_eval(args, settings)
-    result = evaluate_path(
-        args.benchmark,
-        args.model,
-        out=out,
-        tokenizer_path=args.tokenizer,
-        device=args.device,
-        dtype=args.dtype,
-        allow_pickle=args.allow_pickle,
-        data=args.data,
-        split=args.split,
-        retain_eval=retain_eval,
-        settings=settings,
-    )
+    with output_dir(args.out, args.overwrite) as work:
+        retain_eval = resolve_retain_eval(args, settings)
+        result = evaluate_path(
+            args.benchmark,
+            args.model,
+            out=work,
+            tokenizer_path=args.tokenizer,
+            device=args.device,
+            dtype=args.dtype,
+            allow_pickle=args.allow_pickle,
+            data=args.data,
+            split=args.split,
+            retain_eval=retain_eval,
+            settings=settings,
+        )
+    out = Path(args.out).expanduser()
     for name, value in result["metrics"].items():
         print(f"{name:>28s}  {value:.4g}")
     print(f"metrics written to {out / 'metrics.json'}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
-from unlearnkit.commands.common import add_output_args, prepare_out_dir
+from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
 
 
@@ -81,6 +82,14 @@ def check_numbers(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fine-tune into ``--out``, locked for the whole command (a replacement swapped in at the end)."""
+    check_numbers(args)
+    with output_dir(args.out, args.overwrite) as work:
+        return _run(args, work)
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
+    from unlearnkit.model_card import finetuned_card
     from unlearnkit.models import (
         check_model_path,
         check_tokenizer_folder,
@@ -91,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.train.examples import build_examples
     from unlearnkit.train.finetune import FinetuneConfig, finetune
 
-    check_numbers(args)
-    out = prepare_out_dir(args.out, args.overwrite)
     qa, texts = load_training_records(args)
     check_model_path(args.model, args.allow_pickle)
     check_tokenizer_folder(args.tokenizer or args.model)
@@ -115,8 +122,12 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         gradient_checkpointing=args.gradient_checkpointing,
     )
-    summary = finetune(model, tok, examples, out, cfg)
+    data = {"benchmark": args.benchmark, "split": args.split, "data": args.data}
+    if args.data and Path(args.data).suffix in (".json", ".jsonl"):
+        data = {"data": args.data}  # a file of records: no benchmark split
+    card = finetuned_card(asdict(cfg), args.model, data)
+    summary = finetune(model, tok, examples, out, cfg, card=card)
     print(
-        f"trained {summary['steps']} steps on {summary['examples']} examples (loss {summary['train_loss']:.4f}); saved to {out}"
+        f"trained {summary['steps']} steps on {summary['examples']} examples (loss {summary['train_loss']:.4f}); saved to {Path(args.out).expanduser()}"
     )
     return 0

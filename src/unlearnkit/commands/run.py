@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 
 from unlearnkit.benchmarks import benchmark_names
-from unlearnkit.commands.common import add_output_args, prepare_out_dir
+from unlearnkit.commands.common import add_output_args, output_dir
+
+# Exit status of a run the divergence guard stopped without a good checkpoint: no model, no metrics.
+DIVERGED = 3
 
 
 def add_parser(sub) -> None:
@@ -88,20 +92,60 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     get_method(cfg.method, cfg.params)  # a bad method or parameter fails before any folder is made
-    out = prepare_out_dir(cfg.out, args.overwrite or args.resume)
-    result = run_api(cfg, resume=args.resume)
+    try:
+        with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
+            # For `interrupted`: a replacement built beside --out cannot be resumed.
+            args.replacing = work != Path(cfg.out).expanduser()
+            result = run_api(cfg, resume=args.resume, out_dir=work)
+            if diverged(result) and args.replacing:
+                raise _Discarded(result)  # a failed replacement: the old run stays
+    except _Discarded as e:
+        result = e.result
+    out = Path(cfg.out).expanduser()
     for name, value in result["metrics"].items():
         print(f"{name:>28s}  {value:.4g}")
     if result.get("guard", {}).get("stopped"):
         from unlearnkit.train.guard import describe
 
         print(f"divergence guard: {describe(result['guard'])}")
+    if diverged(result):
+        files = sorted(p.name for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+        kept = (
+            f"nothing was kept: {out} is left as it was"
+            if args.replacing
+            else f"{out} keeps {', '.join(files)} (the training log and the guard report)"
+        )
+        print(
+            f"unlearn run: error: training diverged with no good checkpoint, so the run has no "
+            f"model and no metrics; {kept}",
+            file=sys.stderr,
+        )
+        return DIVERGED
     print(f"run written to {out}")
     return 0
 
 
+def diverged(result: dict) -> bool:
+    """The guard stopped training and had no good checkpoint to go back to."""
+    guard = result.get("guard", {})
+    return bool(guard.get("stopped")) and not guard.get("restored")
+
+
+class _Discarded(Exception):
+    """Carries the result of a run whose folder is thrown away (a diverged replacement)."""
+
+    def __init__(self, result: dict):
+        super().__init__("diverged")
+        self.result = result
+
+
 def interrupted(args: argparse.Namespace, argv: list[str]) -> str:
     """What to print after Ctrl-C: the command that resumes the run."""
+    if getattr(args, "replacing", False):
+        return (
+            f"interrupted; {args.out} is left as it was (--overwrite replaces it only with a "
+            "complete run); run the same command again to start over"
+        )
     command = [a for a in argv if a != "--resume"] + ["--resume"]
     line = f"interrupted; resume with: unlearn {shlex.join(command)}"
     checkpoints = Path(args.out or ".") / "checkpoints"

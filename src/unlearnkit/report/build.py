@@ -149,25 +149,39 @@ def shareable(path: Path) -> None:
 
 
 def render_markdown(report: Report) -> str:
-    parts = [f"# {report.title}", " · ".join(f"{k}: **{v}**" for k, v in report.context)]
+    """report.md; every text that may come from a run (names, folders) is HTML-escaped."""
+    esc = tables.md_text
+    parts = [
+        f"# {esc(report.title)}",
+        " · ".join(f"{esc(k)}: **{esc(v)}**" for k, v in report.context),
+    ]
     if report.findings:
-        parts.append("\n".join(f"- **{f.title}:** {f.value} — {f.detail}" for f in report.findings))
+        parts.append(
+            "\n".join(
+                f"- **{esc(f.title)}:** {esc(f.value)} — {esc(f.detail)}" for f in report.findings
+            )
+        )
     for section in report.sections:
-        parts.append(f"## {section.title}")
+        parts.append(f"## {esc(section.title)}")
         for block in section.blocks:
             if isinstance(block, Table):
                 if block.title != section.title:
-                    parts.append(f"### {block.title}")
-                parts.append(f"_{block.caption}_")
+                    parts.append(f"### {esc(block.title)}")
+                parts.append(f"_{esc(block.caption)}_")
                 parts.append(tables.table_markdown(block))
                 if legend := tables.markdown_legend(block):
                     parts.append(f"_{legend}_")
             else:
-                parts.append(f"![{block.title}]({FILES_DIR}/{block.name}.png)")
-                parts.append(f"_{block.caption}_")
+                parts.append(f"![{esc(block.title)}]({FILES_DIR}/{block.name}.png)")
+                parts.append(f"_{esc(block.caption)}_")
     parts.append("---")
     built = f" on {report.built_at}" if report.built_at else ""
     parts.append(
-        f"Built by unlearnkit{built} from:\n\n" + "\n".join(f"- `{f}`" for f in report.folders)
+        f"Built by unlearnkit{built} from:\n\n" + "\n".join(_code(f) for f in report.folders)
     )
     return "\n\n".join(parts) + "\n"
+
+
+def _code(folder: str) -> str:
+    """A list item showing a folder as code; a name with a backtick as escaped text instead."""
+    return f"- {tables.md_text(folder)}" if "`" in folder else f"- `{folder}`"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -434,5 +435,11 @@ def md_cell(c: Cell) -> str:
     return c.text
 
 
+def md_text(text: object) -> str:
+    """Text from a run (a model, method or folder name) for Markdown: its HTML shown, never run."""
+    return html.escape(str(text), quote=False)
+
+
 def md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text for a pipe-table cell."""
+    return md_text(text).replace("|", "\\|")

@@ -132,7 +132,10 @@ class DivergenceGuard(TrainerCallback):
         if good is not None:
             _load_quietly(trainer, good)
         self.report.update(
-            checkpoint=str(good) if good else None, checkpoint_step=good_step, restored=bool(good)
+            checkpoint=str(good) if good else None,
+            checkpoint_step=good_step,
+            restored=bool(good),
+            verified_step=self.good_step,  # the last step whose weights a logged loss vouched for
         )
         log.info("divergence guard: %s", describe(self.report))
         return self.report
@@ -152,13 +155,18 @@ def _load_quietly(trainer, checkpoint: Path) -> None:
 
 
 def describe(report: dict) -> str:
-    """One line for the screen."""
+    """One line for the screen: what stopped training, what was kept and, if any, the fix."""
     if not report.get("stopped"):
         return "training ran to the end (no divergence)"
     head = f"training stopped at step {report['step']} ({report['reason']})"
     if report.get("restored"):
         return f"{head}; the model is the last good checkpoint, {report['checkpoint']}"
-    return (
-        f"{head}; no checkpoint from before the divergence to go back to, so the model is the "
-        "one at the stop (a smaller train.save_steps keeps one)"
-    )
+    verified = report.get("verified_step")
+    if verified:  # steps 1..verified were good, but none of them was saved
+        fix = f"train.save_steps={verified} or smaller keeps a checkpoint of a good step"
+    else:  # only the start (or nothing) passed: no checkpoint could have helped
+        fix = (
+            "no state after the start passed the guard, so no checkpoint could help: lower "
+            "train.learning_rate or loosen the bound (is the starting model already above it?)"
+        )
+    return f"{head}; no good checkpoint to go back to, so no model was kept; {fix}"
