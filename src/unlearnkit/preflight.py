@@ -23,7 +23,12 @@ RESUME_KEYS = (
     "tokenizer",
     "dtype",
 )
-FREE_KEYS = ("train.save_steps", "train.save_total_limit", "train.logging_steps")
+FREE_KEYS = (
+    "train.save_steps",
+    "train.save_total_limit",
+    "train.logging_steps",
+    "train.report_to",
+)
 
 
 def check_run(cfg, model_path: str, resume: bool = False) -> None:
@@ -41,11 +46,14 @@ def check_run(cfg, model_path: str, resume: bool = False) -> None:
     check_model_path(model_path, cfg.allow_pickle)
     check_tokenizer_folder(cfg.tokenizer or model_path)
     load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
-    split = cfg.data.split or TOFU_SPLIT
-    check_eval_data(cfg.data.benchmark, cfg.data.path, split)
-    for benchmark in cfg.eval.extra_benchmarks:
-        check_eval_data(benchmark, cfg.data.path, split)
-    check_retain_eval(cfg)
+    if cfg.eval.skip:
+        check_skip(cfg)
+    else:
+        split = cfg.data.split or TOFU_SPLIT
+        check_eval_data(cfg.data.benchmark, cfg.data.path, split)
+        for benchmark in cfg.eval.extra_benchmarks:
+            check_eval_data(benchmark, cfg.data.path, split)
+        check_retain_eval(cfg)
     check_attacks(cfg)
     if resume:
         check_resume_config(cfg)
@@ -62,6 +70,22 @@ def check_eval_section(e) -> None:
         )
     if e.max_items is not None and e.max_items < 1:
         raise UserError(f"eval.max_items must be positive (or null: all items), got {e.max_items}")
+
+
+def check_skip(cfg) -> None:
+    """``eval.skip`` trains (and saves) only: nothing that evaluates the model may go with it."""
+    asked = [
+        name
+        for name, value in (
+            ("attacks", cfg.attacks),
+            ("eval.extra_benchmarks", cfg.eval.extra_benchmarks),
+        )
+        if value
+    ]
+    if asked:
+        raise UserError(
+            f"eval.skip=true skips every evaluation, but {asked[0]} asks for one; drop one of them"
+        )
 
 
 def check_retain_eval(cfg) -> None:

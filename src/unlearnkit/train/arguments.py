@@ -31,12 +31,14 @@ def trainer_arguments(
     group_by_length: bool = False,
     save_steps: int = 0,
     progress: bool = True,
+    report_to: list[str] | None = None,
 ) -> TrainingArguments:
     """Arguments of one training run; ``precision`` is resolved (fp32 | mixed-bf16 | bf16).
 
     ``warmup_ratio`` is a share of the steps in [0, 1): transformers reads a value ≥ 1 as a step
     count, which a ratio must never silently become. bf16 autocast runs unless the precision is
     fp32 (pure bf16 weights are cast by the caller); the loader pins memory only for a GPU.
+    ``report_to`` names the Trainer's tracking integrations (``None`` or ``["none"]``: none).
     """
     if not 0 <= warmup_ratio < 1:
         raise UserError(f"warmup_ratio is a share of the steps in [0, 1), got {warmup_ratio}")
@@ -58,7 +60,7 @@ def trainer_arguments(
         save_strategy="steps" if save_steps > 0 else "no",
         save_steps=save_steps if save_steps > 0 else 500,
         save_total_limit=None,  # the unlearning run's AtomicCheckpoints rotates checkpoints
-        report_to="none",
+        report_to=[r for r in report_to or () if r != "none"] or "none",
         logging_nan_inf_filter=False,  # the divergence guard must see a NaN loss, not an average
         bf16=precision != "fp32",
         use_cpu=precision != "fp32" and not torch.cuda.is_available(),  # bf16 autocast on CPU
@@ -75,3 +77,10 @@ def trainer_arguments(
     if precision == "fp32":
         args.mixed_precision = "no"  # also under a launcher config that says bf16
     return args
+
+
+def log_to(trainer, folder: str | Path) -> None:
+    """Point the trackers that write files (TensorBoard) at ``folder`` unless the user set a dir."""
+    for callback in trainer.callback_handler.callbacks:
+        if hasattr(callback, "logging_dir") and callback.logging_dir is None:
+            callback.logging_dir = str(folder)

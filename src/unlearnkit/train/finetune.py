@@ -78,14 +78,20 @@ def finetune(
     out_dir: str | Path | None,
     cfg: FinetuneConfig,
     progress: bool = True,
+    card: str | None = None,
 ) -> dict:
     """Train ``model`` on ``examples``; save it (safetensors) to ``out_dir`` if given.
 
     The model is written to a temporary folder beside ``out_dir`` and renamed at the end, so an
-    interrupted run leaves nothing half-written. Returns the training summary (losses included).
+    interrupted run leaves nothing half-written. The folder gets a model card (README.md):
+    ``card``, or one with the settings and the path the model was loaded from. Returns the
+    training summary (losses included).
     """
+    from unlearnkit.model_card import base_model_of, finetuned_card, write_card
+
     if not examples:
         raise UserError("nothing to fine-tune on: the training data is empty")
+    base_model = base_model_of(model)
     out_dir = Path(out_dir) if out_dir is not None else None
     work = out_dir.with_name(f".{out_dir.name}.tmp") if out_dir else Path(".finetune-tmp")
     shutil.rmtree(work, ignore_errors=True)
@@ -112,6 +118,7 @@ def finetune(
         model.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
         write_json(work / "finetune.json", summary)
+        write_card(work, card or finetuned_card(summary["config"], base_model))
         replace_dir(work, out_dir)
     else:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,7 @@ from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
 from unlearnkit.methods.registry import get_method
 from unlearnkit.models import PURE_BF16, apply_precision, resolve_precision
-from unlearnkit.train.arguments import trainer_arguments
+from unlearnkit.train.arguments import log_to, trainer_arguments
 from unlearnkit.train.checkpoints import (
     AtomicCheckpoints,
     clear_checkpoints,
@@ -30,7 +30,7 @@ from unlearnkit.train.checkpoints import (
 )
 from unlearnkit.train.corpus import load_unlearning_corpus
 from unlearnkit.train.guard import DivergenceGuard, GuardConfig
-from unlearnkit.train.progress import use_quiet_progress
+from unlearnkit.train.progress import TRAIN_LOG, TrainLog, use_quiet_progress
 from unlearnkit.train.reference import (
     LiveReference,
     PrecomputedReference,
@@ -48,6 +48,7 @@ from unlearnkit.train.validate import check_unlearn_config
 
 log = logging.getLogger(__name__)
 REFERENCE_FILE = "reference_logprobs.pt"
+LOGS = "logs"  # the trackers' files (TensorBoard event files) in the run folder
 
 
 @dataclass
@@ -71,6 +72,7 @@ class TrainSection:
     save_total_limit: int | None = 2
     logging_steps: int = 1
     reference_batch_size: int = 16  # batch size of the reference / probe passes before training
+    report_to: list[str] = field(default_factory=lambda: ["none"])  # trackers: tensorboard, wandb
 
 
 @dataclass
@@ -119,6 +121,7 @@ def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> Traini
         gradient_checkpointing=t.gradient_checkpointing,
         save_steps=t.save_steps,
         progress=progress,
+        report_to=t.report_to,
     )
 
 
@@ -269,10 +272,18 @@ def build_trainer(
         train_dataset=dataset,
         data_collator=UnlearnCollator(pad_id, needs.parts()),
         processing_class=tokenizer,
-        callbacks=[timer, guard, publish, EpochPairing(dataset), *(callbacks or [])],
+        callbacks=[
+            timer,
+            guard,
+            publish,
+            EpochPairing(dataset),
+            TrainLog(out_dir / TRAIN_LOG),
+            *(callbacks or []),
+        ],
         method=method,
     )
     use_quiet_progress(trainer, progress)
+    log_to(trainer, out_dir / LOGS)
     if kind == "live":
         trainer.reference = LiveReference(live_copy or model, adapters_off=live_copy is None)
     elif kind == "precomputed":
@@ -334,14 +345,20 @@ def unlearn(
     }
 
 
-def save_unlearned(model, tokenizer, out: str | Path) -> Path:
+def save_unlearned(
+    model, tokenizer, out: str | Path, summary: dict | None = None, card: str | None = None
+) -> Path:
     """Write the unlearned model to ``out`` (safetensors) with its tokenizer, atomically.
 
     A LoRA run writes only the adapter (``adapter_config.json`` + ``adapter_model.safetensors``),
     which ``unlearnkit.models.load_model`` reloads on top of the base model it names and merges.
-    In a multi-process run only the main process writes.
+    The folder gets a model card (README.md): ``card``, or one made from ``summary`` (what
+    ``unlearn`` returned) and the path the model was loaded from. In a multi-process run only
+    the main process writes.
     """
     from accelerate import PartialState
+
+    from unlearnkit.model_card import base_model_of, unlearned_card, write_card
 
     out = Path(out)
     state = PartialState()
@@ -354,6 +371,7 @@ def save_unlearned(model, tokenizer, out: str | Path) -> Path:
         else:
             model.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
+        write_card(work, card or unlearned_card(summary or {}, base_model_of(model)))
         replace_dir(work, out)
     state.wait_for_everyone()
     return out

@@ -33,6 +33,7 @@ def check_train(t) -> None:
             f"train.save_total_limit must be at least 1 (or null: keep all), got {t.save_total_limit}"
         )
     _check_names(t.lr_scheduler, t.optimizer)
+    check_report_to(t.report_to)
 
 
 def _check_names(scheduler: str, optimizer: str) -> None:
@@ -48,6 +49,32 @@ def _check_names(scheduler: str, optimizer: str) -> None:
         raise UserError(
             f"unknown train.optimizer '{optimizer}'; use a Hugging Face optimizer name such as adamw_torch, sgd or adafactor"
         )
+
+
+def check_report_to(report_to: list[str]) -> None:
+    """``train.report_to``: known Trainer integrations that are installed (or ``none`` alone)."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    names = list(report_to)
+    if "none" in names and len(names) > 1:
+        raise UserError(f"train.report_to: 'none' cannot go with other trackers, got {names}")
+    known = sorted(INTEGRATION_TO_CALLBACK)
+    available = set(get_available_reporting_integrations())
+    for name in names:
+        if name == "none":
+            continue
+        if name not in known:
+            raise UserError(
+                f"unknown train.report_to '{name}'; choose none or any of: {', '.join(known)}"
+            )
+        if name not in available and name != "flyte":
+            raise UserError(
+                f"train.report_to '{name}' needs its package, which is not installed "
+                f"(pip install {name.replace('_', '-')})"
+            )
 
 
 def check_lora(lora) -> None:
