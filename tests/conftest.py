@@ -40,6 +40,22 @@ def data(tmp_path_factory) -> Path:
     return write_tofu(tmp_path_factory.mktemp("tofu"))
 
 
+@pytest.fixture(scope="session")
+def run_data(tmp_path_factory) -> Path:
+    """A toy TOFU folder with every file a forget01 run and its evaluation read; read-only."""
+    from test_reliability_common import write_data
+
+    return write_data(tmp_path_factory.mktemp("tofu_eval"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny Llama that memorised the toy QA, saved with its tokenizer; read-only."""
+    from test_reliability_common import save_model
+
+    return save_model(tmp_path_factory.mktemp("model"), trained=True)
+
+
 TOY_TEXTS = [
     "The author was born in Kelmport on 14 March 1962 and writes mystery novels.",
     "Question: Who wrote the book? Answer: Elara Voss wrote it in 1990.",

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
 
 from test_methods_common import one_thread  # noqa: F401 - an autouse fixture
-from test_reliability_common import cli, error_lines, run_args, save_model, write_data
+from test_reliability_common import cli, error_lines, run_args, write_data
 from unlearnkit.model_card import CARD
 from unlearnkit.models import load_model
 from unlearnkit.train.progress import TRAIN_LOG
-
-
-@pytest.fixture(scope="module")
-def run_data(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("tofu"))
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_model(tmp_path_factory.mktemp("model"), trained=True)
 
 
 def test_skip_trains_saves_and_writes_unevaluated_metrics(capfd, run_data, model_dir, tmp_path):

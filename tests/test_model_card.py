@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from huggingface_hub import ModelCard
 
 from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixture
@@ -13,21 +12,11 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
     tiny_tokenizer,
     trained_model,
 )
-from test_reliability_common import cli, run_args, save_model, write_data
+from test_reliability_common import cli, run_args
 from unlearnkit.model_card import CARD, card_text, headline_metrics, unlearned_card, write_card
 from unlearnkit.train.unlearn import save_unlearned, unlearn
 
 TRICKY = "np:o\n---\nevil: 1 # not a key\r\n'quoted' \"too\" - [x]\u2028end"
-
-
-@pytest.fixture(scope="module")
-def run_data(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("tofu"))
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_model(tmp_path_factory.mktemp("model"), trained=True)
 
 
 def _card(folder: Path) -> ModelCard:

@@ -15,23 +15,13 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
     tiny_tokenizer,
     trained_model,
 )
-from test_reliability_common import cli, error_lines, run_args, save_model, write_data
+from test_reliability_common import cli, error_lines, run_args
 from unlearnkit.errors import UserError
 from unlearnkit.train.progress import TRAIN_LOG, QuietProgressCallback, TrainLog, read_train_log
 from unlearnkit.train.unlearn import LOGS, unlearn
 from unlearnkit.train.validate import check_report_to
 
 METHOD_KEYS = ("forget_loss", "retain_loss", "retain_nll")  # what npo logs beside its loss
-
-
-@pytest.fixture(scope="module")
-def run_data(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("tofu"))
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_model(tmp_path_factory.mktemp("model"), trained=True)
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
