@@ -319,12 +319,12 @@ def scoring_ablation(model, tok, data, s, rounds: int) -> str:
     pad = tok.pad_token_id
 
     def no_sharing():
-        kept = engine._CACHE_PARAMS
-        engine._CACHE_PARAMS = frozenset({"(sharing off)"})
+        kept = engine._cache_kwarg
+        engine._cache_kwarg = lambda accepts: None  # as if the model reused no KV cache
         try:
             engine.score_groups(model, groups, pad, s.batch_size)
         finally:
-            engine._CACHE_PARAMS = kept
+            engine._cache_kwarg = kept
 
     times = interleaved(
         {
