@@ -365,3 +365,24 @@ def test_markdown_escapes_html_from_run_names(tmp_path):
     for text in (md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
         assert "<script" not in text.lower()
     assert "&lt;script&gt;" in md_path.read_text(encoding="utf-8")
+
+
+def test_relearning_verdict_is_judged_against_what_was_forgotten(tmp_path):
+    """A method that forgot almost nothing and 'recovers' nothing is not the most resistant."""
+    from unlearnkit.report.collect import load_runs
+    from unlearnkit.report.tables import findings
+
+    runs = tmp_path / "runs"
+    write_run(runs / "target", "finetune", "target", {**TOFU["target"], **COMMON})
+    write_run(runs / "retain", "finetune", "retain", {**TOFU["retain"], **COMMON})
+    lazy = [attack("steps=0", 0, 0.96, 0.5), attack("steps=10", 10, 0.958, 0.5)]
+    write_run(runs / "ga", "ga", "unlearned", {**TOFU["ga"], "forget_rouge": 0.96},
+              attacks={"relearn": lazy})  # fmt: skip
+    real = [attack("steps=0", 0, 0.40, 0.6), attack("steps=10", 10, 0.52, 0.6)]
+    write_run(runs / "npo", "npo", "unlearned", TOFU["npo"], attacks={"relearn": real})
+    found = {f.title: f for f in findings(load_runs([runs]))}
+    verdict = found["Relearning"]  # only npo forgot enough to be judged
+    assert verdict.value == "npo"
+    assert (
+        "21% of the 0.580 it forgot" in verdict.detail and "forgot too little: ga" in verdict.detail
+    )

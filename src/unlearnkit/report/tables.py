@@ -22,6 +22,7 @@ ATTACK_METRICS = {
     if (spec := bench.metric(key)) is not None and spec.recovery
 }
 LEAK_THRESHOLD = 0.02
+MIN_FORGOTTEN = 0.25  # share of the target-to-retain gap a method must forget to be judged
 ATTACKS_TITLE = "Quantization and other attacks"
 RELEARN_TITLE = "Relearning: recovery after fine-tuning on forget data"
 
@@ -338,7 +339,7 @@ def findings(runs: list[Run]) -> list[Finding]:
         best_finding(
             unlearned, runs, "model_utility", "Best model utility", fmt_fixed(2), "target"
         ),
-        relearn_finding(unlearned, relearn_metric(runs)),
+        relearn_finding(unlearned, relearn_metric(runs), runs),
         leak_finding(unlearned),
     ]
     return [f for f in found if f is not None]
@@ -357,21 +358,54 @@ def best_finding(
     return Finding(title, run.label, f"{key} {fmt(value)}{ref_text}")
 
 
-def relearn_finding(unlearned: list[Run], key: str | None) -> Finding | None:
-    """The model whose forget metric recovers least by the last relearning step."""
+def reference_value(runs: list[Run], role: str, key: str) -> float | None:
+    """The TOFU ``key`` of the first run with ``role`` (target or retain), if any."""
+    return next(
+        (v for r in runs if r.role == role and (v := r.metric("tofu", key)) is not None), None
+    )
+
+
+def relearn_finding(unlearned: list[Run], key: str | None, runs: list[Run]) -> Finding | None:
+    """The model that gets back the smallest share of what it forgot by the last relearning step.
+
+    What a method forgot is how far unlearning moved ``key`` from the target's value; a method
+    that moved it less than :data:`MIN_FORGOTTEN` of the target-to-retain gap forgot too little to
+    be judged (a small recovery then means nothing). Without a target row, the raw recovery ranks.
+    """
     if key is None:
         return None
-    final = []
+    sign = ATTACK_METRICS[key]
+    target, retain = reference_value(runs, "target", key), reference_value(runs, "retain", key)
+    gap = abs(target - retain) if target is not None and retain is not None else None
+    final, too_little = [], []
     for run in unlearned:
         curve = relearn_curve(run, key)
         base = relearn_baseline(run, key, curve)
-        if curve and base is not None and curve[-1][0] > 0:
-            final.append((run, curve[-1][1] - base, curve[-1][0]))
+        if not curve or base is None or curve[-1][0] <= 0:
+            continue
+        delta, steps = curve[-1][1] - base, curve[-1][0]
+        forgot = None if target is None else (target - base) * sign
+        if forgot is not None and forgot < MIN_FORGOTTEN * (gap or 1.0):
+            too_little.append(run.label)
+            continue
+        share = None if not forgot else delta * sign / forgot
+        final.append((run, delta, steps, forgot, share))
     if not final:
+        if too_little:
+            return Finding(
+                "Relearning", "not judged", f"no method moved {key} far enough from the target"
+            )
         return None
-    run, delta, steps = min(final, key=lambda x: x[1] * ATTACK_METRICS[key])
+    run, delta, steps, forgot, share = min(
+        final, key=lambda x: x[4] if x[4] is not None else x[1] * sign
+    )
     title = "Most resistant to relearning" if len(final) > 1 else "Relearning"
-    return Finding(title, run.label, f"{key} recovers {delta:+.3f} after {steps:g} steps")
+    detail = f"{key} recovers {delta:+.3f} after {steps:g} steps"
+    if share is not None:
+        detail += f", {share:.0%} of the {forgot:.3f} it forgot"
+    if too_little:
+        detail += f" (not judged, forgot too little: {', '.join(too_little)})"
+    return Finding(title, run.label, detail)
 
 
 def leak_finding(unlearned: list[Run]) -> Finding | None:
