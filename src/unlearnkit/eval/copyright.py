@@ -55,11 +55,9 @@ def copyright_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
     rows = {
         agg.CONTINUATIONS: reindexed(continuation_rows(model, tok, prompts, s), prompts_picked),
         agg.PPL: perplexity_rows(model, tok, heldout, s),  # one row per chunk, not per text
-        agg.MIA_MEMBERS: text_mia_rows(
-            model, tok, forget, s, "mia members", forget_picked if s.max_items else None
-        ),
+        agg.MIA_MEMBERS: text_mia_rows(model, tok, forget, s, "mia members", forget_picked),
         agg.MIA_NONMEMBERS: text_mia_rows(
-            model, tok, heldout, s, "mia non-members", heldout_picked if s.max_items else None
+            model, tok, heldout, s, "mia non-members", heldout_picked
         ),
     }
     world_facts = source.folder.parent / "tofu" / "world_facts_perturbed.json"

@@ -81,9 +81,10 @@ def text_mia_rows(
 ) -> list[dict]:
     """MIA fields of each text's first ``max_length`` tokens (all of them labelled).
 
-    Rows are numbered among the non-empty texts, or by ``picked`` (the texts' indices in the full
-    set) when the texts are a subset.
+    Rows are numbered among the non-empty texts; under ``eval.max_items`` by ``picked`` (the
+    texts' indices in the full set), so a subset's rows stay comparable.
     """
+    picked = picked if s.max_items else None
     kept = [(i, t) for i, t in zip(picked or range(len(texts)), texts) if t.strip()]
     encoded = [encode_text(tok, t, s.max_length)[0] for _, t in kept]
     scores = score_sequences(
@@ -118,7 +119,5 @@ def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
             (agg.MIA_NONMEMBERS, "privleak_holdout", "privleak non-members"),
         ):
             records, picked = part(set_name)
-            rows[name] = text_mia_rows(
-                model, tok, records, s, desc, picked if s.max_items else None
-            )
+            rows[name] = text_mia_rows(model, tok, records, s, desc, picked)
     return rows

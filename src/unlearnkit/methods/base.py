@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 
 from unlearnkit.logprobs import IGNORE_INDEX, batch_nll, sequence_logprob, sequence_nll
-from unlearnkit.methods.grads import Grads, combine  # noqa: F401 - combine: methods import it here
+from unlearnkit.methods.grads import Grads
 from unlearnkit.methods.sga.normal_data import NormalSource
 
 ReferenceKind = Literal["none", "live", "precomputed"]

@@ -5,7 +5,7 @@ every method with its own training step (SAM, PRISM, SGA ``r: auto``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,30 +32,40 @@ def combine(a: GradList, b: GradList, wa: float = 1.0, wb: float = 1.0) -> Grads
     return out
 
 
+def _fp64_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of scalar tensors in fp64, on the first term's device (0 when there is none)."""
+    total = None
+    for term in terms:
+        term = term.double()
+        total = term if total is None else total + term.to(total.device)
+    return torch.zeros((), dtype=torch.float64) if total is None else total
+
+
 def global_dot(a: GradList, b: GradList) -> torch.Tensor:
     """⟨a, b⟩ over all tensors of two matching lists: an fp64 scalar (None counts as zero).
 
     Per-tensor fp32 dots, accumulated in fp64: no flattened copy of a large model's gradient.
     """
-    total = None
-    for x, y in zip(a, b, strict=True):
-        if x is None or y is None:
-            continue
-        term = torch.dot(x.reshape(-1).float(), y.reshape(-1).float()).double()
-        total = term if total is None else total + term.to(total.device)
-    return torch.zeros((), dtype=torch.float64) if total is None else total
+    return _fp64_sum(
+        torch.dot(x.reshape(-1).float(), y.reshape(-1).float())
+        for x, y in zip(a, b, strict=True)
+        if x is not None and y is not None
+    )
+
+
+def _difference(x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
+    if y is None:
+        return x.float()
+    return -y.float() if x is None else x.float() - y.float()
 
 
 def squared_distance(a: GradList, b: GradList) -> torch.Tensor:
     """‖a − b‖² over two matching lists, as :func:`global_dot` computes it."""
-    total = None
-    for x, y in zip(a, b, strict=True):
-        if x is None and y is None:
-            continue
-        d = (x if y is None else -y if x is None else x.float() - y.float()).float()
-        term = d.pow(2).sum().double()
-        total = term if total is None else total + term.to(total.device)
-    return torch.zeros((), dtype=torch.float64) if total is None else total
+    return _fp64_sum(
+        _difference(x, y).pow(2).sum()
+        for x, y in zip(a, b, strict=True)
+        if x is not None or y is not None
+    )
 
 
 def project_out(g_f: GradList, g_r: GradList) -> Grads:

@@ -20,12 +20,12 @@ from unlearnkit.logprobs import sequence_logprob
 from unlearnkit.methods.base import (
     Method,
     MethodNeeds,
-    combine,
     forward,
     reference_logprob,
     retain_nll,
 )
 from unlearnkit.methods.grads import (
+    combine,
     project_out,
     project_out_per_tensor,
     retain_gradient,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from unlearnkit.errors import UserError
-from unlearnkit.methods.base import Method, MethodNeeds, combine, concat_parts, part_nll
+from unlearnkit.methods.base import Method, MethodNeeds, concat_parts, part_nll
+from unlearnkit.methods.grads import combine
 from unlearnkit.methods.sga.math import AUTO_MODES, auto_rate, raw_rate, sga_loss, sga_weights
 from unlearnkit.methods.sga.normal_data import DEFAULT_PROMPT, NormalSource
 
