@@ -72,3 +72,27 @@ def test_unknown_divergence_is_a_clear_error():
         flat_loss(one(0.5), one(0.5), "hellinger")
     with pytest.raises(ValueError):
         get_divergence("KL ")
+
+
+@pytest.mark.parametrize("divergence", ["js", "pearson", "tv"])
+def test_method_uses_its_divergence_and_logs_both_probabilities(divergence):
+    from test_methods_common import toy_batch, trained_model
+    from unlearnkit.logprobs import mean_token_prob
+    from unlearnkit.methods.base import StepContext
+    from unlearnkit.methods.registry import get_method
+
+    method = get_method("flat", {"divergence": divergence})
+    model = trained_model()
+    batch, _ = toy_batch(method)
+    loss, logs = method.forget_loss(model, batch, StepContext())
+
+    def p(part):
+        logits = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+        return mean_token_prob(logits, part["labels"])
+
+    with torch.no_grad():
+        p_f, p_e = p(batch["forget"]), p(batch["idk"])
+    torch.testing.assert_close(loss.detach(), flat_loss(p_e, p_f, divergence), rtol=1e-5, atol=1e-6)
+    assert loss.item() != pytest.approx(flat_loss(p_e, p_f, "kl").item(), rel=1e-3)
+    torch.testing.assert_close(logs["p_forget"], p_f.mean(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logs["p_template"], p_e.mean(), rtol=1e-5, atol=1e-6)

@@ -129,3 +129,19 @@ def test_random_control_vector_is_a_fixed_unit_vector():
     assert u.norm().item() == pytest.approx(1.0, rel=1e-6)
     assert torch.equal(u, random_control_vector(16, seed=3))
     assert not torch.allclose(u, random_control_vector(16, seed=4))
+
+
+def test_rmu_retain_is_the_distance_to_a_nonzero_reference():
+    # h − h_ref, not h + h_ref: token 0 (3, 1) − (1, 1) → mean(4, 0) = 2; token 1 equal → 0.
+    hidden = torch.tensor([[[3.0, 1.0], [2.0, -1.0]]])
+    ref = torch.tensor([[[1.0, 1.0], [2.0, -1.0]]])
+    assert rmu_retain_loss(hidden, ref, torch.tensor([[1, 1]])).item() == pytest.approx(1.0)
+
+
+def test_random_control_vector_is_the_normalised_fp64_uniform_draw():
+    gen = torch.Generator().manual_seed(3)
+    u64 = torch.rand(16, generator=gen, dtype=torch.float64)
+    u = random_control_vector(16, seed=3)
+    assert u.dtype == torch.float32
+    torch.testing.assert_close(u, (u64 / u64.norm()).float(), rtol=0, atol=0)
+    assert random_control_vector(16, seed=3, dtype=torch.bfloat16).dtype == torch.bfloat16

@@ -236,6 +236,10 @@ def test_needs_declare_data_and_reference():
     assert get_method("kl").needs().reference == "live"
     assert get_method("npo").needs().reference == "precomputed"
     assert not get_method("npo", {"alpha": 0}).needs().retain
+    for name in ("npo", "simnpo", "idk", "idkdpo", "wga"):  # a retain term iff α ≠ 0
+        assert not get_method(name, {"alpha": 0}).needs().retain, name
+        assert get_method(name, {"alpha": 1}).needs().retain, name
+    assert get_method("flat").needs().parts() == ("forget", "idk")
     assert get_method("idkdpo").needs().reference_parts == ("forget", "idk")
     assert get_method("idk").needs().parts() == ("retain", "idk")
     sga = get_method("sga").needs()

@@ -141,3 +141,124 @@ def test_live_reference_runs_once_per_step(data, tmp_path):
     assert not (tmp_path / "reference_logprobs.pt").exists()
     first = next(h for h in summary["log_history"] if "loss" in h)
     assert abs(first["forget_logratio"]) < 1e-5  # π_θ = π_ref before the first update
+
+
+# ---- each method's loss is its formula in docs/methods.md (which part, which weight, which sign)
+
+
+class _TableReference:
+    """A precomputed reference whose log π_ref is −3 − index (forget) and −6 − 2·index (idk)."""
+
+    kind = "precomputed"
+
+    def logprob(self, name, part, index):
+        base, step = {"forget": (-3.0, 1.0), "idk": (-6.0, 2.0)}[name]
+        return base - step * index.float()
+
+
+class _LiveReference:
+    kind = "live"
+
+    def __init__(self, model):
+        self.model = model
+
+    def outputs(self, part, **kwargs):
+        with torch.no_grad():
+            return self.model(
+                input_ids=part["input_ids"], attention_mask=part["attention_mask"], **kwargs
+            )
+
+
+def _by_hand(name: str, params: dict, model, batch, ref_model) -> torch.Tensor:
+    """The loss of docs/methods.md, from the model's logits and the logprobs helpers."""
+    from torch.nn import functional as F
+
+    from unlearnkit.logprobs import (
+        batch_nll,
+        mean_token_prob,
+        response_lengths,
+        sequence_logprob,
+        sequence_nll,
+        shift,
+    )
+
+    def out(part):
+        return model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+
+    def retain():
+        part = batch["retain"]
+        return batch_nll(out(part), part["labels"])
+
+    f = batch.get("forget")
+    index = batch["index"].float()
+    if name == "ga":
+        return -sequence_nll(out(f), f["labels"]).mean()
+    if name == "gd":
+        return (
+            -params["gamma"] * sequence_nll(out(f), f["labels"]).mean() + params["alpha"] * retain()
+        )
+    if name == "kl":
+        part = batch["retain"]
+        logits, labels = shift(out(part), part["labels"])
+        ref, _ = shift(_LiveReference(ref_model).outputs(part).logits, part["labels"])
+        mask = (labels != -100).float()
+        p_ref = ref.log_softmax(-1)
+        kl = (p_ref.exp() * (p_ref - logits.log_softmax(-1))).sum(-1)
+        forget = -sequence_nll(out(f), f["labels"]).mean()
+        return forget + params["alpha"] * (kl * mask).sum() / mask.sum()
+    if name == "npo":
+        beta, logp = params["beta"], sequence_logprob(out(f), f["labels"])
+        ratio = logp - (-3.0 - index)
+        return -(2 / beta) * F.logsigmoid(-beta * ratio).mean() + params["alpha"] * retain()
+    if name == "simnpo":
+        beta, logp = params["beta"], sequence_logprob(out(f), f["labels"])
+        z = -(beta / response_lengths(f["labels"])) * logp - params["delta"]
+        forget = params["gamma"] * (-(2 / beta) * F.logsigmoid(z).mean())
+        return forget + params["alpha"] * retain()
+    if name == "idk":
+        part = batch["idk"]
+        return batch_nll(out(part), part["labels"]) + params["alpha"] * retain()
+    if name == "idkdpo":
+        beta, idk = params["beta"], batch["idk"]
+        d_idk = sequence_logprob(out(idk), idk["labels"]) - (-6.0 - 2 * index)
+        d_f = sequence_logprob(out(f), f["labels"]) - (-3.0 - index)
+        forget = -(2 / beta) * F.logsigmoid(beta * (d_idk - d_f)).mean()
+        return forget + params["alpha"] * retain()
+    if name == "flat":
+        idk = batch["idk"]
+        p_f = mean_token_prob(out(f), f["labels"])
+        p_e = mean_token_prob(out(idk), idk["labels"])
+        return -(p_e - torch.exp(p_f - 1)).mean()  # the KL pair: g*(v) = v, f*(u) = e^(u−1)
+    raise AssertionError(name)
+
+
+LOSS_CASES = {
+    "ga": {},
+    "gd": {"gamma": 2.0, "alpha": 0.5},
+    "kl": {"alpha": 0.7},
+    "npo": {"beta": 0.3, "alpha": 0.5},
+    "simnpo": {"beta": 2.0, "delta": 0.4, "gamma": 0.5, "alpha": 0.3},
+    "idk": {"alpha": 0.6},
+    "idkdpo": {"beta": 0.2, "alpha": 0.4},
+    "flat": {"divergence": "kl"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_CASES))
+def test_method_loss_is_its_formula(name):
+    params = LOSS_CASES[name]
+    method = get_method(name, params)
+    model, ref_model = trained_model(), trained_model(seed=1)
+    batch, _ = toy_batch(method)
+    needs = method.needs()
+    reference = {"live": _LiveReference(ref_model), "precomputed": _TableReference()}.get(
+        needs.reference
+    )
+    loss, logs = method.compute_loss(model, batch, StepContext(reference=reference))
+    with torch.no_grad():
+        want = _by_hand(name, params, model, batch, ref_model)
+    torch.testing.assert_close(loss.detach(), want, rtol=1e-5, atol=1e-6)
+    assert ("retain_loss" in logs) == needs.retain
+    torch.testing.assert_close(
+        logs["forget_loss"] + logs.get("retain_loss", 0.0), loss.detach(), rtol=1e-6, atol=1e-6
+    )

@@ -125,3 +125,87 @@ def test_sam_perturbation_zero_cases():
     grads = [torch.tensor([1.0, 2.0])]
     assert torch.equal(sam_perturbation(grads, rho=0.0)[0], torch.zeros(2))
     assert torch.equal(sam_perturbation([torch.zeros(3)], rho=0.1)[0], torch.zeros(3))
+
+
+def test_pool_hidden_of_a_single_token_row_is_that_token():
+    hidden = torch.tensor([[[4.0, 6.0], [9.0, 9.0]]])
+    pooled = pool_hidden(hidden, torch.tensor([[1, 0]]))
+    assert torch.equal(pooled, torch.tensor([[4.0, 6.0]]))
+
+
+def test_probe_loss_casts_the_states_to_the_probe_dtype():
+    probe = nn.Linear(2, 2).to(torch.bfloat16)
+    with torch.no_grad():
+        probe.weight.zero_()
+        probe.bias.copy_(torch.tensor([0.0, math.log(3.0)]))
+    loss = probe_loss(probe, torch.randn(3, 2))  # fp32 states, bf16 probe
+    assert loss.item() == pytest.approx(math.log(4.0), rel=1e-2)
+
+
+def test_probe_objective_by_hand():
+    from unlearnkit.methods.prism.probe import _probe_objective
+
+    probe = nn.Linear(2, 2)
+    with torch.no_grad():
+        probe.weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 1.0]]))
+        probe.bias.copy_(torch.tensor([0.1, -0.3]))
+    z, y = torch.tensor([[0.2, 0.4], [-1.0, 0.3]]), torch.tensor([0, 1])
+    eps, adv_weight, l1 = 0.5, 0.3, 0.01
+
+    def ce(x):
+        return torch.nn.functional.cross_entropy(probe(x), y)
+
+    x = z.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(ce(x), x)
+    z_adv = z + eps * grad.sign()  # the step that raises the CE (FGSM)
+    assert ce(z_adv) > ce(z)
+    l1_norm = probe.weight.abs().sum() + probe.bias.abs().sum()
+    expected = ce(z) + adv_weight * ce(z_adv) + l1 * l1_norm
+    got = _probe_objective(probe, z, y, eps, adv_weight, l1)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_probe_training_defaults_are_the_documented_ones():
+    import inspect
+
+    from unlearnkit.methods.prism.probe import train_probe_heldout
+
+    defaults = {
+        k: v.default
+        for k, v in inspect.signature(train_probe).parameters.items()
+        if k not in ("features", "targets")
+    }
+    assert defaults == {
+        "epochs": 20,
+        "lr": 1e-3,
+        "eps": 0.01,
+        "adv_weight": 0.4,
+        "l1": 1e-4,
+        "seed": 0,
+        "batch_size": 64,
+    }
+    held = inspect.signature(train_probe_heldout).parameters
+    assert (held["holdout"].default, held["seed"].default) == (0.2, 0)
+
+
+def test_holdout_split_edge_cases():
+    from unlearnkit.methods.prism.probe import holdout_split, train_probe_heldout
+
+    targets = torch.tensor([0, 0, 1, 1, 1, 1])
+    assert holdout_split(targets, 0.0, seed=0) == ([0, 1, 2, 3, 4, 5], [])
+    train, held = holdout_split(targets, 0.5, seed=0)  # a class of two keeps one row in train
+    assert sorted(targets[held].tolist()) == [0, 1, 1] and len(train) == 3
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    _, _, held_acc = train_probe_heldout(x, targets, holdout=0.0, epochs=1)
+    assert held_acc is None
+
+
+def test_probe_training_defaults_are_used_when_not_given():
+    gen = torch.Generator().manual_seed(5)
+    x, y = _blobs(50, 4, gen)  # 100 rows: more than one batch of 64
+    a = train_probe(x, y, epochs=2)
+    b = train_probe(
+        x, y, epochs=2, lr=1e-3, eps=0.01, adv_weight=0.4, l1=1e-4, seed=0, batch_size=64
+    )
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.isfinite(p).all() for p in a.parameters())

@@ -109,7 +109,7 @@ def test_probe_term_gradient_is_lambda_times_the_probe_gradient():
 OFF = {"probe": False, "sam": False, "gcd": False, "lambda_max": 0.5, "rho": 0.05}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a mutation tool maps a fixture's calls to the first test only
 def steps():
     """The update of one PRISM step with no part, and with each part alone, on one model."""
     model = trained_model()
@@ -286,3 +286,134 @@ def test_near_chance_probe_warns(caplog):
     with caplog.at_level(logging.WARNING, logger="unlearnkit.methods.prism"):
         _warn_if_chance(0.9, 3)
     assert caplog.text == ""
+
+
+def _probe_rows(params: dict, swap: bool = False) -> int:
+    method = get_method("prism", {"layer": LAYER, "probe_epochs": 1, **params})
+    _, dataset = toy_batch(method)  # 4 forget rows, 8 retain rows
+    forget, retain = (dataset.retain, dataset.forget) if swap else (dataset.forget, dataset.retain)
+    pad = tiny_tokenizer().pad_token_id
+    method.prepare(trained_model(), PrepareData(forget, retain, pad, torch.device("cpu"), 4, 0))
+    return method.report()["probe_rows"]
+
+
+def test_probe_trains_on_as_many_forget_as_retain_rows_up_to_probe_samples():
+    assert _probe_rows({}) == 8  # min(512, 4 forget, 8 retain) of each
+    assert _probe_rows({}, swap=True) == 8  # min(512, 8, 4)
+    assert _probe_rows({"probe_samples": 2}) == 4  # a seeded subset of each
+
+
+def test_probe_needs_forget_and_retain_rows():
+    method = get_method("prism", {"layer": LAYER})
+    _, dataset = toy_batch(method)
+    pad = tiny_tokenizer().pad_token_id
+    with pytest.raises(UserError, match="needs both forget and retain"):
+        method.prepare(trained_model(), PrepareData(dataset.forget, [], pad, "cpu", 4, 0))
+
+
+def test_default_layer_is_three_quarters_of_the_depth_and_checked():
+    from test_methods_common import tiny_model
+
+    for layers, expected in ((2, 1), (8, 6)):
+        method = get_method("prism", {"probe": False})
+        method.prepare(tiny_model(layers=layers), None)
+        assert method.layer == expected and isinstance(method.layer, int)
+    with pytest.raises(UserError, match="prism layer must be in 0..1"):
+        get_method("prism", {"probe": False, "layer": 2}).prepare(trained_model(), None)
+
+
+def test_decouple_follows_the_gcd_mode():
+    g_f, g_r = [torch.tensor([1.0, 1.0]), torch.tensor([1.0])], [torch.tensor([1.0, 0.0]), None]
+    glob = _prism({"gcd": True}).decouple(g_f, g_r)
+    torch.testing.assert_close(glob[0], torch.tensor([0.0, 1.0]))
+    per = _prism({"gcd": "per_tensor", "gcd_eps": 1.0}).decouple(g_f, g_r)
+    torch.testing.assert_close(per[0], torch.tensor([0.5, 1.0]))  # ⟨·⟩/(‖g_r‖² + ε) = 1/2
+    assert _prism({"gcd": False}).decouple(g_f, g_r) is g_f
+
+
+def test_step_weights_the_forget_and_retain_parts():
+    model = trained_model()
+    batch, _ = toy_batch(_prism({}))
+    ctx = _ctx(model)
+    method = _prism({**OFF, "w_f": 2.0, "w_r": 0.5})
+    engine = AutogradEngine(model)
+    loss, logs, grads = method.custom_step(model, batch, ctx, engine)
+    assert engine.perturbations == []  # sam: false takes one plain forget gradient
+    npo, _ = method.forget_loss(model, batch, ctx)
+    from unlearnkit.logprobs import batch_nll
+
+    part = batch["retain"]
+    logits = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+    retain = batch_nll(logits, part["labels"])
+    torch.testing.assert_close(loss, 2.0 * npo.detach() + 0.5 * retain.detach())
+    torch.testing.assert_close(logs["forget_loss"], npo.detach())
+    assert {"npo_loss", "retain_nll", "probe_weight"} <= set(logs)
+    g_npo = flat(_grads(model, npo))
+    expected = 2.0 * g_npo + 0.5 * flat(_g_r(model, batch))
+    torch.testing.assert_close(flat(grads), expected, rtol=1e-4, atol=1e-7)
+
+    no_retain = _prism({**OFF, "w_f": 2.0, "w_r": 0.0})
+    loss, logs, grads = no_retain.custom_step(model, batch, ctx, AutogradEngine(model))
+    torch.testing.assert_close(loss, 2.0 * npo.detach())
+    assert "retain_nll" not in logs
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(model.parameters(), grads)]
+    torch.testing.assert_close(flat(grads), 2.0 * g_npo, rtol=1e-4, atol=1e-7)
+
+
+def test_probe_params_reach_the_probe_training():
+    from unlearnkit.methods.prism.method import _subset
+    from unlearnkit.methods.prism.probe import pooled_states
+
+    params = {"probe_epochs": 2, "probe_lr": 5e-2, "probe_holdout": 0.25}
+    method = get_method("prism", {"layer": LAYER, **params})
+    _, dataset = toy_batch(method)
+    pad = tiny_tokenizer().pad_token_id
+    model = trained_model()
+    method.prepare(model, PrepareData(dataset.forget, dataset.retain, pad, "cpu", 4, seed=3))
+    f = pooled_states(model, list(dataset.forget), LAYER, pad, "cpu")
+    r = pooled_states(model, _subset(dataset.retain, 4, 4), LAYER, pad, "cpu")
+    x, y = torch.cat([f, r]), torch.cat([torch.ones(4), torch.zeros(4)]).long()
+    from unlearnkit.methods.prism.probe import holdout_split, probe_accuracy, train_probe
+
+    train, held = holdout_split(y, 0.25, 3)  # the run's seed, for the split and the probe
+    probe = train_probe(x[train], y[train], epochs=2, lr=5e-2, seed=3)
+    train_acc = probe_accuracy(probe, x[train], y[train])
+    acc = probe_accuracy(probe, x[held], y[held])
+    for a, b in zip(method.probe.parameters(), probe.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    report = method.report()
+    assert (report["probe_train_accuracy"], report["probe_heldout_accuracy"]) == (train_acc, acc)
+
+
+@pytest.mark.parametrize(
+    "scores,best",
+    [({0: 0.5, 1: 0.7}, 1), ({0: 0.9, 1: 0.5}, 0), ({0: 0.6, 1: 0.6}, 0), ({0: None, 1: 0.3}, 1)],
+)
+def test_the_best_heldout_layer_wins_first_on_ties(monkeypatch, scores, best):
+    import unlearnkit.methods.prism.method as prism_method
+
+    def states(model, rows, layer, *args):
+        return torch.full((len(rows), 2), float(layer))
+
+    def train(x, y, *args, **kwargs):
+        return f"probe{int(x[0, 0])}", 1.0, scores[int(x[0, 0])]
+
+    monkeypatch.setattr(prism_method, "pooled_states", states)
+    monkeypatch.setattr(prism_method, "train_probe_heldout", train)
+    method = get_method("prism", {"probe_layers": [0, 1]})
+    _, dataset = toy_batch(method)
+    method.prepare(trained_model(), PrepareData(dataset.forget, dataset.retain, 0, "cpu", 4, 0))
+    assert (method.layer, method.probe) == (best, f"probe{best}")
+    assert method.report()["probe_layer_scores"] == {"0": scores[0], "1": scores[1]}
+
+
+def test_probe_holdout_range_weight_clamp_and_subset_seed():
+    from unlearnkit.methods.prism.method import _subset, probe_weight
+
+    assert get_method("prism", {"probe_holdout": 0.0}).params.probe_holdout == 0.0
+    with pytest.raises(UserError, match="probe_holdout"):
+        get_method("prism", {"probe_holdout": 1.0})
+    assert probe_weight(1.5, 0.05) == pytest.approx(0.05)  # progress clamped to 1
+    rows = list(range(10))
+    pick = torch.randperm(10, generator=torch.Generator().manual_seed(7))[:3].tolist()
+    assert _subset(rows, 3, 7) == pick == _subset(rows, 3, 7)

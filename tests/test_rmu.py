@@ -17,9 +17,9 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
 )
 from unlearnkit.errors import UserError
 from unlearnkit.logprobs import IGNORE_INDEX
-from unlearnkit.methods.base import PrepareData, StepContext
+from unlearnkit.methods.base import MethodNeeds, PrepareData, StepContext
 from unlearnkit.methods.registry import get_method
-from unlearnkit.methods.rmu import activation_norm, response_token_mask
+from unlearnkit.methods.rmu import activation_norm, response_token_mask, warn_if_far_off
 
 # One row: a prompt token with h = (10, 10), two response tokens (1, 0) and (0, 1).
 HIDDEN = torch.tensor([[[10.0, 10.0], [1.0, 0.0], [0.0, 1.0]]])
@@ -42,7 +42,8 @@ def _rmu(**params):
 
 
 def test_response_token_mask():
-    assert response_token_mask(PART["labels"]).tolist() == [[0.0, 1.0, 1.0]]
+    mask = response_token_mask(PART["labels"])
+    assert mask.dtype == torch.float32 and mask.tolist() == [[0.0, 1.0, 1.0]]
 
 
 def test_forget_term_averages_over_response_tokens_by_hand():
@@ -146,6 +147,85 @@ def test_absolute_c_far_from_the_activation_norm_warns(caplog):
     with caplog.at_level(logging.WARNING, logger="unlearnkit.methods.rmu"):
         _prepare({"steering_coeff": 3.0 * scale})
     assert caplog.text == ""
+
+
+def _layered(*states: torch.Tensor):
+    """A 'model' returning ``states`` as hidden_states, only when the caller asks for them."""
+
+    def model(**kwargs):
+        return SimpleNamespace(hidden_states=states if kwargs.get("output_hidden_states") else None)
+
+    return model
+
+
+def test_both_terms_read_the_output_of_the_configured_layer():
+    # hidden_states[0] is the embeddings; layer 1's output is hidden_states[2].
+    states = (torch.full((1, 3, 2), 7.0), torch.full((1, 3, 2), 5.0), HIDDEN)
+    rmu = _rmu()
+    rmu.layer = 1
+    loss, logs = rmu.forget_loss(_layered(*states), {"forget": PART}, StepContext())
+    assert loss.item() == pytest.approx(0.5) and logs == {"rmu_forget": loss}
+    ref_states = (None, None, torch.ones(1, 3, 2))
+    seen = []
+
+    def outputs(part, **kwargs):
+        seen.append(part)
+        return _layered(*ref_states)(**kwargs)
+
+    ref = SimpleNamespace(outputs=outputs)
+    loss, logs = rmu.retain_loss(_layered(*states), {"retain": PART}, StepContext(reference=ref))
+    # response tokens (1, 0) and (0, 1) against (1, 1): mean_d = 0.5 each
+    assert loss.item() == pytest.approx(0.5) and set(logs) == {"rmu_retain"}
+    assert seen == [PART]  # the reference runs on the retain rows
+
+
+def test_default_layers_needs_and_state_before_prepare():
+    rmu = get_method("rmu")
+    assert rmu.needs() == MethodNeeds(retain=True, reference="live")
+    assert rmu.report() == {"rmu_c": None, "rmu_activation_norm": None}
+    with pytest.raises(UserError):
+        rmu.trainable()
+    rmu.layer = 5
+    assert rmu.train_layers() == [3, 4, 5]  # l−2..l
+    rmu.layer = 1
+    assert rmu.train_layers() == [0, 1]
+
+
+def test_prepare_picks_the_middle_layer_and_checks_the_range():
+    model = trained_model()  # two decoder layers: the middle one is 1
+    rmu, _, _ = _prepare({"layer": None}, model)
+    assert rmu.layer == 1
+    assert _prepare({"layer": 0}, model)[0].layer == 0
+    with pytest.raises(UserError, match="rmu layer must be in 0..1"):
+        _prepare({"layer": 2}, model)
+
+
+def test_c_samples_bounds_the_rows_that_measure_the_norm():
+    model = trained_model()
+    rmu, _, dataset = _prepare({"c_samples": 1}, model)
+    pad = tiny_tokenizer().pad_token_id
+    one = activation_norm(model, list(dataset.forget)[:1], 1, pad, "cpu")
+    assert rmu.activation_norm == pytest.approx(one, rel=1e-5)
+    assert one != pytest.approx(activation_norm(model, list(dataset.forget)[:2], 1, pad, "cpu"))
+
+
+@pytest.mark.parametrize(
+    "c,scale,warns",
+    [
+        (10.0, 1.0, False),
+        (10.01, 1.0, True),
+        (0.1, 1.0, False),
+        (0.15, 1.0, False),
+        (0.09, 1.0, True),
+        (0.0, 1.0, False),
+        (2.0, 0.0, False),
+        (2.0, None, False),
+    ],
+)
+def test_far_off_warning_bounds(caplog, c, scale, warns):
+    with caplog.at_level(logging.WARNING, logger="unlearnkit.methods.rmu"):
+        warn_if_far_off(c, scale, 3)
+    assert ("x the mean activation norm" in caplog.text) == warns
 
 
 def test_c_mode_is_checked():

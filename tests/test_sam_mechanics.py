@@ -169,3 +169,82 @@ def test_non_finite_first_gradient_skips_the_step_and_keeps_weights_finite(tmp_p
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert any(not torch.equal(p, s) for p, s in zip(model.parameters(), start))  # retain step ran
     assert sum("first gradient is not finite" in r.message for r in caplog.records) == 1
+
+
+class _KLWithLiveReference:
+    """A live reference for KL's retain term (its ``outputs``), from a second model."""
+
+    kind = "live"
+
+    def __init__(self, model):
+        self.model = model
+
+    def outputs(self, part, **kwargs):
+        with torch.no_grad():
+            return forward(self.model, part, **kwargs)
+
+
+def test_sam_step_reports_the_base_loss_and_passes_ctx_to_both_terms():
+    from grad_engines import AutogradEngine
+    from unlearnkit.methods.base import StepContext
+
+    sam = get_method("sam", {"base": "kl", "rho": 0.0, "base_params": {"alpha": 0.5}})
+    model, ref = trained_model(), trained_model(seed=1)
+    batch, _ = toy_batch(sam)
+    ctx = StepContext(reference=_KLWithLiveReference(ref))
+    loss, logs, grads = sam.custom_step(model, batch, ctx, AutogradEngine(model))
+    want, want_logs = sam.base.compute_loss(model, batch, ctx)
+    torch.testing.assert_close(loss, want.detach())
+    for key in ("forget_loss", "retain_loss", "retain_kl", "forget_nll"):
+        torch.testing.assert_close(logs[key], want_logs[key])
+    expected = torch.autograd.grad(want, list(model.parameters()))
+    for got, g in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, g, rtol=1e-5, atol=1e-7)
+
+
+def test_sam_prepare_hands_model_and_data_to_the_base():
+    sam = get_method("sam", {"base": "gd"})
+    seen = []
+    sam.base.prepare = lambda model, data: seen.append((model, data))
+    sam.prepare("model", "data")
+    assert seen == [("model", "data")]
+
+
+def test_perturbing_nothing_applies_a_zero_norm():
+    model = trained_model()
+    engine = engine_for(model)
+    with engine.perturbed([None] * len(engine.params)) as applied:
+        pass
+    assert applied.shape == () and float(applied) == 0.0
+
+
+def test_engine_put_adds_the_scaled_step_gradient_to_what_accumulated():
+    class Four(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(1))
+            self.c = nn.Parameter(torch.zeros(1))
+            self.d = nn.Parameter(torch.zeros(2, dtype=torch.bfloat16))
+
+    engine = engine_for(Four())
+    T = torch.tensor
+    saved = [T([1.0, 2.0]), None, T([7.0]), T([1.0, 1.0], dtype=torch.bfloat16)]
+    grads = [T([4.0, 4.0]), T([6.0]), None, T([2.0, 4.0])]  # fp32, also for the bf16 parameter
+    engine.put(saved, grads, scale=0.5)  # e.g. 1 / gradient_accumulation_steps
+    a, b, c, d = (p.grad for p in engine.params)
+    assert torch.equal(a, T([3.0, 4.0])) and torch.equal(b, T([3.0])) and torch.equal(c, T([7.0]))
+    assert d.dtype == torch.bfloat16 and torch.equal(d, T([2.0, 3.0], dtype=torch.bfloat16))
+    with pytest.raises(ValueError):
+        engine.put(saved[:3], grads[:3], scale=1.0)
+    assert torch.equal(engine.take()[2], T([7.0])) and all(p.grad is None for p in engine.params)
+
+
+def test_engine_grad_keeps_the_graph_when_asked_and_leaves_grad_empty():
+    model = Quartic(torch.tensor([1.0, 2.0]))
+    engine = engine_for(model)
+    loss, _ = model.loss()
+    (g,) = engine.grad(loss, retain_graph=True)
+    (again,) = engine.grad(loss)  # the graph is still there
+    torch.testing.assert_close(g, torch.tensor([1.0, 8.0]))
+    torch.testing.assert_close(again, g)
+    assert model.theta.grad is None

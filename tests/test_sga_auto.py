@@ -96,7 +96,7 @@ def test_method_update_by_hand(mode, expected_r):
     torch.testing.assert_close(update, -w_f * NEG_F - 2 * w_n * NEG_N)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: a mutation tool maps a fixture's calls to the first test only
 def free_auto_step():
     """One real custom step with r: auto on the tiny model, r* unclipped, and its own gradients."""
     model = trained_model()
@@ -137,3 +137,9 @@ def test_auto_update_ascends_the_forget_rows(free_auto_step):
         for p, g in zip(model.parameters(), grads, strict=True):
             p.sub_(1e-3 * g)
         assert float(sga._nll(model, batch)[0].mean()) > before
+
+
+def test_auto_rate_allows_a_single_point_range_and_rejects_an_empty_one():
+    assert auto_rate(-0.5, "norm", 0.4, 0.0, 0.0, fallback=0.0) == 0.0
+    with pytest.raises(ValueError, match="must not exceed"):
+        auto_rate(-0.5, "norm", 0.4, 0.5, 0.0, fallback=0.0)

@@ -80,6 +80,9 @@ def test_optimal_rate_is_clipped_to_the_range():
     # g_f = (1, 0), ḡ_n = (2, 0): r* = 2 · (1 − 2) / 1 = −2, below the range.
     assert optimal_rate(g_f, torch.tensor([2.0, 0.0]), 2, 0.5, 0.9) == pytest.approx(0.5)
     assert optimal_rate(g_f, g_n, 2, 2.0, 3.0) == pytest.approx(2.0)
+    assert optimal_rate(g_f, g_n, 2, 0.0, 0.0) == 0.0  # r_min = r_max: a fixed rate, allowed
+    with pytest.raises(ValueError, match="must not exceed"):
+        optimal_rate(g_f, g_n, 2, 0.5, 0.0)
 
 
 def test_optimal_rate_accepts_parameter_lists():

@@ -61,7 +61,7 @@ def test_tofu_corpus_errors(tmp_path):
     with pytest.raises(UserError, match="empty"):
         load_unlearning_corpus("tofu", tmp_path, "forget01")
     with pytest.raises(UserError, match="unknown benchmark"):
-        load_unlearning_corpus("wmdp", tmp_path)
+        load_unlearning_corpus("no-such-benchmark", tmp_path)
 
 
 def test_muse_corpus_uses_raw_retain(tmp_path):

@@ -88,7 +88,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     write_world_data(generate_world(get_preset("tiny"), 7), b)
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 16 + 12 + 4
+    assert files_a == files_b and len(files_a) == 16 + 12 + 4 + 8  # tofu, muse, copyright, wmdp
     for rel in files_a:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 

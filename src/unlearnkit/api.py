@@ -11,9 +11,11 @@ from pathlib import Path
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
+from unlearnkit.eval.convention import Convention
 from unlearnkit.eval.results import METRICS
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.plan import RunPlan, world_of
 from unlearnkit.train.unlearn import UnlearnConfig
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ class EvalSection:
     retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
     extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
     skip: bool = False  # train (and save) only: metrics.json says "evaluated": false
+    convention: Convention = (
+        "unlearnkit"  # | "open-unlearning" | "no-eos": docs/metrics.md, Conventions
+    )
 
 
 @dataclass
@@ -45,25 +50,6 @@ class RunConfig(UnlearnConfig):
     attack_params: dict = field(default_factory=dict)  # per attack kind: its settings
 
 
-def world_of(data_path: str | None) -> Path | None:
-    """The world folder a data path points at, if it is one."""
-    from unlearnkit.world.location import default_world_dir
-
-    path = Path(data_path).expanduser() if data_path else default_world_dir()
-    return path if (path / "world.json").is_file() else None
-
-
-def resolve_model_path(cfg: RunConfig) -> str:
-    if cfg.model:
-        return cfg.model
-    world = world_of(cfg.data.path)
-    if world is None:
-        raise UserError(
-            "no --model given and --data is not a built world; pass --model PATH (or build one with `unlearn world`)"
-        )
-    return str(world / "models" / "target")
-
-
 def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
     """The retain model's eval folder: given, computed once from a retain model, or the world's."""
     e, benchmark = cfg.eval, cfg.data.benchmark
@@ -74,7 +60,13 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
         from unlearnkit.eval.retain_cache import ensure_retain_eval
 
         return ensure_retain_eval(
-            benchmark, e.retain_model, cfg.data.path, split, settings, device=cfg.device
+            benchmark,
+            e.retain_model,
+            cfg.data.path,
+            split,
+            settings,
+            device=cfg.device,
+            allow_pickle=cfg.allow_pickle,
         )
     world = world_of(cfg.data.path)
     if world is not None and split == TOFU_SPLIT:
@@ -92,61 +84,109 @@ def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
         max_length=cfg.train.max_length,
         progress=progress,
         max_items=cfg.eval.max_items,
+        convention=cfg.eval.convention,
     )
 
 
 def run(
-    cfg: RunConfig, resume: bool = False, progress: bool = True, out_dir: str | Path | None = None
+    cfg: RunConfig,
+    resume: bool = False,
+    progress: bool = True,
+    out_dir: str | Path | None = None,
+    plan: RunPlan | None = None,
 ) -> dict:
     """Unlearn, (optionally) save, evaluate and attack; returns the run's metrics.json dict.
 
-    Every input is checked before anything is written; a run folder this call created is removed
-    again if a ``UserError`` stops it before its first checkpoint. ``out_dir`` writes the run into
-    another folder than ``cfg.out`` (`unlearn run --overwrite` builds it beside the old run).
+    Every input is checked before anything is written (``plan``: ``preflight.check_run(cfg)``'s
+    result when the caller checked already); a run folder this call created is removed again if a
+    ``UserError`` stops it before its first checkpoint. ``out_dir`` writes the run into another
+    folder than ``cfg.out`` (`unlearn run --overwrite` builds it beside the old run).
     """
     from unlearnkit.models import load_tokenizer
     from unlearnkit.preflight import check_run
 
-    if not cfg.out:
-        raise UserError("a run needs an output folder (--out)")
+    plan = plan or check_run(cfg, resume)
+    assert plan.cfg is cfg and plan.resume == resume, "plan was checked for another run"
     out = Path(out_dir or cfg.out)
-    model_path = resolve_model_path(cfg)
-    check_run(cfg, model_path, resume)
-    tok = load_tokenizer(cfg.tokenizer or model_path, trust_remote_code=cfg.trust_remote_code)
-    split = cfg.data.split or TOFU_SPLIT
-    retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, split)
+    tok = load_tokenizer(cfg.tokenizer or plan.model_path, trust_remote_code=cfg.trust_remote_code)
+    retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, plan.split)
     created = not out.exists()
     try:
-        return _run(cfg, model_path, tok, retain_eval, out, resume, progress)
+        return _run(plan, tok, retain_eval, out, progress)
     except UserError:
         if created and not any((out / "checkpoints").glob("checkpoint-*")):
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _run(
-    cfg: RunConfig, model_path: str, tok, retain_eval, out: Path, resume: bool, progress: bool
-) -> dict:
-    from unlearnkit.eval.run import evaluate
+def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool) -> dict:
+    """Load the model, unlearn, save, evaluate, attack: each step once, in this order."""
     from unlearnkit.model_card import unlearned_card, write_card
-    from unlearnkit.models import load_model, resolve_precision, train_load_dtype
     from unlearnkit.train.guard import describe
-    from unlearnkit.train.unlearn import save_unlearned, unlearn
+    from unlearnkit.train.unlearn import save_unlearned
 
-    split = cfg.data.split or TOFU_SPLIT
+    cfg = plan.cfg
+    model = _load_model(plan)
+    if not plan.resume or not (out / "config.yaml").is_file():
+        write_text_atomic(out / "config.yaml", dump_yaml(cfg))
+    summary, info = _unlearn(plan, model, tok, out, progress)
+    if info["guard"]["stopped"] and not info["guard"].get("restored"):
+        # Diverged with no good checkpoint to go back to: the model at the stop is not a result.
+        result = _write(out, _not_evaluated(plan, info, "diverged"))
+        log.warning("not evaluated: %s", describe(info["guard"]))
+        return result
+    if cfg.save_model:
+        save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
+    if cfg.eval.skip:
+        return _write(out, _not_evaluated(plan, info, "eval.skip"))
+    result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
+    if cfg.save_model:  # the card of the saved model gets the headline metrics
+        write_card(out / "model", unlearned_card(summary, plan.model_path, result))
+    _evaluate_extra(plan, model, tok, out, progress)
+    if cfg.attacks:
+        from unlearnkit.attacks.runner import run_attacks
+
+        result["attacks"] = run_attacks(
+            cfg.attacks,
+            model,
+            tok,
+            cfg,
+            plan.split,
+            retain_eval,
+            progress,
+            cfg.attack_params,
+            corpus=plan.corpus,
+        )
+        _write(out, result)
+    return result
+
+
+def _load_model(plan: RunPlan):
+    """The model to unlearn, in the dtype its ``train.precision`` trains in, in training mode."""
+    from unlearnkit.models import load_model, resolve_precision, train_load_dtype
+
+    cfg = plan.cfg
     precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
     model = load_model(
-        model_path,
+        plan.model_path,
         device=cfg.device,
         dtype=train_load_dtype(cfg.dtype, precision),  # auto: fp32 master weights unless pure bf16
         allow_pickle=cfg.allow_pickle,
         trust_remote_code=cfg.trust_remote_code,
     )
-    if not resume or not (out / "config.yaml").is_file():
-        write_text_atomic(out / "config.yaml", dump_yaml(cfg))
     model.train()
+    return model
+
+
+def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict, dict]:
+    """Train ``model`` in place; (``unlearn``'s summary, the run facts metrics.json starts with)."""
+    from unlearnkit.train.unlearn import unlearn
+
+    cfg = plan.cfg
     start = time.perf_counter()
-    summary = unlearn(cfg, model, tok, out, resume=resume, progress=progress)
+    summary = unlearn(
+        cfg, model, tok, out, resume=plan.resume, progress=progress, checked=plan.unlearn
+    )
     guard = summary.pop("guard")
     if guard.get("checkpoint"):  # named where it is once the run folder is in place
         guard["checkpoint"] = str(Path(cfg.out) / Path(guard["checkpoint"]).relative_to(out))
@@ -156,36 +196,39 @@ def _run(
     }
     info = {
         "method": cfg.method,
-        "model": model_path,
+        "model": plan.model_path,
         "role": "unlearned",
         "train": train_info,
         "guard": guard,
     }
-    if guard["stopped"] and not guard.get("restored"):
-        # Diverged with no good checkpoint to go back to: the model at the stop is not a result.
-        result = _not_evaluated(cfg, split, info, "diverged")
-        write_json(out / METRICS, result)
-        log.warning("not evaluated: %s", describe(guard))
-        return result
-    if cfg.save_model:
-        save_unlearned(model, tok, out / "model", card=unlearned_card(summary, model_path))
-    if cfg.eval.skip:
-        result = _not_evaluated(cfg, split, info, "eval.skip")
-        write_json(out / METRICS, result)
-        return result
-    result = evaluate(
+    return summary, info
+
+
+def _evaluate(
+    plan: RunPlan, model, tok, out: Path, retain_eval: Path | None, info: dict, progress: bool
+) -> dict:
+    """The run's own benchmark: items and metrics.json written to ``out``."""
+    from unlearnkit.eval.run import evaluate
+
+    cfg = plan.cfg
+    return evaluate(
         cfg.data.benchmark,
         model,
         tok,
         data=cfg.data.path,
-        split=split,
+        split=plan.split,
         out=out,
         retain_eval=retain_eval,
         settings=eval_settings(cfg, progress),
         info=info,
     )
-    if cfg.save_model:  # the card of the saved model gets the headline metrics
-        write_card(out / "model", unlearned_card(summary, model_path, result))
+
+
+def _evaluate_extra(plan: RunPlan, model, tok, out: Path, progress: bool) -> None:
+    """``eval.extra_benchmarks``: the same model on other benchmarks, under ``out/extra/``."""
+    from unlearnkit.eval.run import evaluate
+
+    cfg = plan.cfg
     for benchmark in cfg.eval.extra_benchmarks:
         extra_cfg = RunConfig(
             **{
@@ -193,35 +236,32 @@ def _run(
                 "data": type(cfg.data)(benchmark=benchmark, path=cfg.data.path, split=None),
             }
         )
-        extra_retain = resolve_retain_eval(extra_cfg, TOFU_SPLIT)
         evaluate(
             benchmark,
             model,
             tok,
             data=cfg.data.path,
-            split=split,
+            split=plan.split,
             out=out / "extra" / benchmark,
-            retain_eval=extra_retain,
+            retain_eval=resolve_retain_eval(extra_cfg, TOFU_SPLIT),
             settings=eval_settings(cfg, progress),
             info={"method": cfg.method, "role": "unlearned"},
         )
-    if cfg.attacks:
-        from unlearnkit.attacks.runner import run_attacks
 
-        result["attacks"] = run_attacks(
-            cfg.attacks, model, tok, cfg, split, retain_eval, progress, cfg.attack_params
-        )
-        write_json(out / METRICS, result)
+
+def _write(out: Path, result: dict) -> dict:
+    write_json(out / METRICS, result)
     return result
 
 
-def _not_evaluated(cfg: RunConfig, split: str, info: dict, why: str) -> dict:
+def _not_evaluated(plan: RunPlan, info: dict, why: str) -> dict:
     """The metrics.json of a run that did not evaluate its model (``why``: diverged | eval.skip)."""
     from unlearnkit.benchmarks import get_benchmark
 
+    benchmark = plan.cfg.data.benchmark
     return {
-        "benchmark": cfg.data.benchmark,
-        "split": get_benchmark(cfg.data.benchmark).eval_split(split),
+        "benchmark": benchmark,
+        "split": get_benchmark(benchmark).eval_split(plan.split),
         **info,
         "evaluated": False,
         "not_evaluated": why,

@@ -12,8 +12,10 @@ import signal
 import sys
 
 from unlearnkit.errors import UserError
+from unlearnkit.threads import add_threads_arg, apply_threads
 
-COMMANDS = ("world", "finetune", "eval", "run", "attack", "report", "demo")
+COMMANDS = ("world", "model", "finetune", "eval", "run", "attack", "report", "demo")
+COMPUTING = ("world", "finetune", "eval", "run", "attack", "demo")  # take --threads
 # Failures of the machine rather than the program: reported like bad input, in one line.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 # How libraries that write without Python's file objects report the same failures.
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"unlearnkit.commands.{name}").add_parser(sub)
+    for name in COMPUTING:
+        add_threads_arg(sub.choices[name])
     return parser
 
 
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails the write (EFBIG) instead of killing
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
+        if hasattr(args, "threads"):  # before any work: torch reads it when it first computes
+            apply_threads(args.threads)
         return int(args.func(args) or 0)
     except Exception as e:
         message = str(e) if isinstance(e, UserError) else write_failure(e)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -21,6 +23,7 @@ TOKENIZER_FILES = (
     "vocab.json",
     "vocab.txt",
 )
+ADAPTER_CONFIG = "adapter_config.json"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -160,10 +163,17 @@ def check_tokenizer_folder(path: str | Path) -> None:
 
 def check_model_folder(path: Path, allow_pickle: bool) -> None:
     """A local model folder must hold a config and safetensors weights (or pickle, if allowed)."""
-    if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+    if not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise UserError(
             f"{path} is not a model folder: it has no config.json; pass a folder written by save_pretrained"
         )
+    _check_weights(path, allow_pickle)
+    base = adapter_base(path)
+    if base is not None:
+        _check_adapter_base(path, base, allow_pickle)
+
+
+def _check_weights(path: Path, allow_pickle: bool) -> None:
     if any((path / f).is_file() for f in WEIGHT_FILES):
         return
     if any((path / f).is_file() for f in PICKLE_FILES):
@@ -179,6 +189,35 @@ def check_model_folder(path: Path, allow_pickle: bool) -> None:
     raise UserError(
         f"{path} has no model weights (model.safetensors); pass a folder written by save_pretrained"
     )
+
+
+def adapter_base(path: str | Path) -> str | None:
+    """The base model a LoRA adapter folder names (None when ``path`` is not an adapter)."""
+    config_path = Path(str(path)).expanduser() / ADAPTER_CONFIG
+    if not config_path.is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{config_path} is not valid JSON ({e}); save the adapter again") from e
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    if not isinstance(base, str) or not base:
+        raise UserError(
+            f"{config_path.parent} is a LoRA adapter that names no base model; set base_model_name_or_path in its adapter_config.json to the base model's folder or hub id"
+        )
+    return base
+
+
+def _check_adapter_base(adapter: Path, base: str, allow_pickle: bool) -> None:
+    """The base model under an adapter obeys the same rules as a model given directly."""
+    if adapter_base(base) is not None:
+        raise UserError(
+            f"{adapter} is a LoRA adapter on {base}, which is itself an adapter; merge that one into its base first (unlearn run --save-model saves merged weights with lora.r=0)"
+        )
+    try:
+        check_model_path(base, allow_pickle)
+    except UserError as e:
+        raise UserError(f"{adapter} is a LoRA adapter on the base model {base}: {e}") from e
 
 
 def needs_remote_code(path: Path) -> bool:
@@ -201,6 +240,9 @@ def check_remote_code(path: str | Path, trust_remote_code: bool) -> None:
             raise UserError(
                 f"{local} needs its own Python code (auto_map in its config), which runs when loaded; pass --trust-remote-code if you trust it"
             )
+        base = adapter_base(local) if local.is_dir() else None
+        if base is not None:
+            check_remote_code(base, trust_remote_code)
         return
     log.warning(
         "trust_remote_code: running Python code shipped with %s; only do this for models you trust",
@@ -235,6 +277,21 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
     return tok
 
 
+@contextmanager
+def quiet_local_load(path: str | Path) -> Iterator[None]:
+    """No per-tensor "Loading weights" bar for a local folder (a hub download keeps its bars)."""
+    from transformers.utils import logging as hf_logging
+
+    if not Path(str(path)).expanduser().exists() or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def load_model(
     path: str | Path,
     device: str | torch.device | None = None,
@@ -251,20 +308,18 @@ def load_model(
     path = local if local.exists() else path
     check_remote_code(path, trust_remote_code)
     try:
-        if (Path(str(path)) / "adapter_config.json").is_file():
-            from peft import AutoPeftModelForCausalLM
-
-            model = AutoPeftModelForCausalLM.from_pretrained(
-                str(path), dtype=pick_dtype(dtype, device)
-            )
-            model = model.merge_and_unload()
-        else:
-            model = AutoModelForCausalLM.from_pretrained(
-                str(path),
-                dtype=pick_dtype(dtype, device),
-                use_safetensors=None if allow_pickle else True,
-                trust_remote_code=trust_remote_code,
-            )
+        with quiet_local_load(path):
+            if adapter_base(path) is not None:
+                model = _load_merged_adapter(
+                    path, pick_dtype(dtype, device), allow_pickle, trust_remote_code
+                )
+            else:
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(path),
+                    dtype=pick_dtype(dtype, device),
+                    use_safetensors=None if allow_pickle else True,
+                    trust_remote_code=trust_remote_code,
+                )
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001
@@ -272,6 +327,24 @@ def load_model(
             f"could not load a causal LM from {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from e
     return model.to(device).eval()
+
+
+def _load_merged_adapter(path, dtype: torch.dtype, allow_pickle: bool, trust_remote_code: bool):
+    """A LoRA adapter folder merged into its base model, which loads under the same flags."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = adapter_base(path)
+    local = Path(base).expanduser()
+    model = AutoModelForCausalLM.from_pretrained(
+        str(local) if local.exists() else base,
+        dtype=dtype,
+        use_safetensors=None if allow_pickle else True,
+        trust_remote_code=trust_remote_code,
+    )
+    merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    # peft froze the base for inference; merged, it is a plain model that a full run trains.
+    return merged.requires_grad_(True)
 
 
 def load_model_and_tokenizer(path: str | Path, tokenizer_path: str | Path | None = None, **kwargs):

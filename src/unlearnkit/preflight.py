@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.errors import UserError
+from unlearnkit.plan import RunPlan, resolve_model_path
 
 # The settings that decide what a resumed run trains; the rest (eval, attacks, guard, out, how
 # often to save or log) may change between the interrupted run and its resume.
@@ -31,32 +31,35 @@ FREE_KEYS = (
 )
 
 
-def check_run(cfg, model_path: str, resume: bool = False) -> None:
-    """Config values, method, device, model and tokenizer folders, data, eval data, attacks."""
+def check_run(cfg, resume: bool = False) -> RunPlan:
+    """The one check of a run: config values, method, device, model and tokenizer folders, data,
+    eval data, attacks. Returns the plan ``api.run`` follows (method built, corpus loaded)."""
     from unlearnkit.data.check import check_eval_data
-    from unlearnkit.methods.registry import get_method
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
-    from unlearnkit.train.corpus import load_unlearning_corpus
-    from unlearnkit.train.validate import check_unlearn_config
+    from unlearnkit.train.validate import CheckedUnlearn, check_method, load_corpus
 
-    check_unlearn_config(cfg)
-    get_method(cfg.method, cfg.params)
+    if not cfg.out:
+        raise UserError("a run needs an output folder (--out)")
+    model_path = resolve_model_path(cfg)
+    method, reference = check_method(cfg)
     check_eval_section(cfg.eval)
     pick_dtype(cfg.dtype, pick_device(cfg.device))
     check_model_path(model_path, cfg.allow_pickle)
     check_tokenizer_folder(cfg.tokenizer or model_path)
-    load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
+    check_seed(cfg.train.seed)
+    check_optimizer_installed(cfg.train.optimizer)
+    check_lora_targets(cfg, model_path)
+    plan = RunPlan(CheckedUnlearn(cfg, method, reference, load_corpus(cfg)), model_path, resume)
     if cfg.eval.skip:
         check_skip(cfg)
     else:
-        split = cfg.data.split or TOFU_SPLIT
-        check_eval_data(cfg.data.benchmark, cfg.data.path, split)
-        for benchmark in cfg.eval.extra_benchmarks:
-            check_eval_data(benchmark, cfg.data.path, split)
+        for benchmark in [cfg.data.benchmark, *cfg.eval.extra_benchmarks]:
+            check_eval_data(benchmark, cfg.data.path, plan.split)
         check_retain_eval(cfg)
     check_attacks(cfg)
     if resume:
         check_resume_config(cfg)
+    return plan
 
 
 def check_eval_section(e) -> None:
@@ -156,3 +159,76 @@ def _first_difference(a, b, where: str) -> str | None:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         a, b = list(a), list(b)
     return None if a == b else f"{where} ({a!r} now, {b!r} in the run)"
+
+
+SEED_RANGE = 2**32  # numpy's (torch takes more): Trainer seeds both from train.seed
+
+
+def check_seed(seed: int, name: str = "train.seed") -> None:
+    """A seed every random generator the run seeds accepts."""
+    if not 0 <= seed < SEED_RANGE:
+        raise UserError(f"{name} must be between 0 and {SEED_RANGE - 1} (2**32 - 1), got {seed}")
+
+
+def check_optimizer_installed(name: str) -> None:
+    """An optimizer whose package is missing fails here, not when the Trainer builds it."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from transformers import Trainer, TrainingArguments
+    from transformers.training_args import OptimizerNames
+
+    # The Trainer's own lookup, on the argument defaults: building a TrainingArguments here would
+    # set up accelerate's process state (on the CPU) before the run's own arguments do.
+    fields = dataclasses.fields(TrainingArguments)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    args = SimpleNamespace(**{**defaults, "optim": OptimizerNames(name)})
+    try:
+        Trainer.get_optimizer_cls_and_kwargs(args)
+    except AttributeError:  # it needs more than the defaults: left to the Trainer
+        return
+    except (ImportError, ValueError) as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "pass a model" in why:  # installed; it only needs the model, which comes later
+            return
+        raise UserError(
+            f"train.optimizer '{name}' cannot be used here: {why}; install what it needs or choose another, such as adamw_torch"
+        ) from e
+
+
+def check_lora_targets(cfg, model_path: str) -> None:
+    """``lora.target_modules`` names modules the model has: LoRA is applied to the model built
+    from its config on the meta device (no weights are read). Hub models are checked on load."""
+    from unlearnkit.models import adapter_base, needs_remote_code
+
+    if cfg.lora.r <= 0:
+        return
+    folder = Path(str(model_path)).expanduser()
+    base = adapter_base(folder) if folder.is_dir() else None
+    folder = Path(base).expanduser() if base else folder
+    if not (folder / "config.json").is_file() or needs_remote_code(folder):
+        return
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from unlearnkit.train.unlearn import apply_lora
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    except Exception:  # noqa: BLE001 - a config transformers cannot build fails, as one line, on load
+        return
+    linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if _is_linear(m)})
+    try:
+        apply_lora(model, cfg.lora, None)
+    except (ValueError, TypeError) as e:
+        why = (str(e).splitlines()[0] if str(e) else type(e).__name__).split(". ")[0].rstrip(".")
+        raise UserError(
+            f"lora.target_modules {cfg.lora.target_modules} does not fit {model_path}: {why}; name modules it has ({', '.join(linear)}) or use all-linear"
+        ) from e
+
+
+def _is_linear(module) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.Linear)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
+from unlearnkit.eval.results import AttackEntry
 from unlearnkit.eval.tofu import EvalSettings
+
+if TYPE_CHECKING:
+    from unlearnkit.data.samples import UnlearningCorpus
 
 DEFAULT_FINETUNE_LR = 1e-5  # TOFU's fine-tuning rate for real models
 
@@ -19,6 +24,7 @@ class AttackContext:
     settings: EvalSettings = field(default_factory=EvalSettings)
     reference: dict = field(default_factory=dict)  # eval.results.retain_reference(...)
     finetune_lr: float = DEFAULT_FINETUNE_LR  # rate of the fine-tune that made the target
+    corpus: UnlearningCorpus | None = None  # the run's corpus, already loaded (relearning's data)
 
     @property
     def progress(self) -> bool:
@@ -36,5 +42,5 @@ class AttackResult:
     extra: dict = field(default_factory=dict)  # e.g. relearn's "recovery", quantize's "backend"
 
     def entry(self) -> dict:
-        """The JSON entry of metrics.json's ``attacks[kind]`` list."""
-        return {"setting": self.setting, "value": self.value, "metrics": self.metrics, **self.extra}
+        """The JSON entry of metrics.json's ``attacks[kind]`` list (an ``AttackEntry``)."""
+        return AttackEntry(self.setting, self.value, self.metrics, self.extra).to_json()

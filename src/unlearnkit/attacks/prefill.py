@@ -23,6 +23,8 @@ from unlearnkit.logprobs import IGNORE_INDEX
 @dataclass
 class PrefillParams:
     k: list[int] = field(default_factory=lambda: [1, 3, 5])
+    # Multiple-choice benchmarks (``answer_prefill``): lead-ins written before the answer letter.
+    lead: list[str] = field(default_factory=lambda: ["The answer is", "I know this one: it is"])
 
     def __post_init__(self):
         self.k = int_list(self.k, "k", 0)
@@ -67,6 +69,10 @@ def prefill_item(tok, index: int, record: dict, k: int, max_length: int) -> Prom
 
 
 def prefill_attack(model, tok, ctx: AttackContext, p: PrefillParams) -> list[AttackResult]:
+    from unlearnkit.benchmarks import get_benchmark
+
+    if get_benchmark(ctx.benchmark).answer_prefill:
+        return lead_attack(model, tok, ctx, p)
     records = forget_records(ctx.data, ctx.split)
     results = []
     for k in p.k:
@@ -75,4 +81,20 @@ def prefill_attack(model, tok, ctx: AttackContext, p: PrefillParams) -> list[Att
         rows = prompted_rows(model, tok, items, ctx.settings, f"prefill k={k}")
         extra = {"items": len(rows)}
         results.append(AttackResult(f"k={k}", k, prompted_metrics(rows), {"forget": rows}, extra))
+    return results
+
+
+def lead_attack(model, tok, ctx: AttackContext, p: PrefillParams) -> list[AttackResult]:
+    """Multiple choice: each lead-in written after "Answer:", then the letters scored as usual."""
+    from unlearnkit.attacks.forget import eval_mode, forget_metrics
+    from unlearnkit.benchmarks import get_benchmark
+
+    results = []
+    for lead in p.lead:
+        with eval_mode(model):
+            rows = get_benchmark(ctx.benchmark).prefilled_forget_rows(model, tok, ctx, lead)
+        extra = {"lead": lead}
+        results.append(
+            AttackResult(f"lead={lead}", len(lead.split()), forget_metrics(rows, ctx), rows, extra)
+        )
     return results

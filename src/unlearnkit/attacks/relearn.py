@@ -61,8 +61,11 @@ def relearn_samples(ctx: AttackContext, p: RelearnParams) -> list:
     from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.train.corpus import load_unlearning_corpus
 
-    split = get_benchmark(ctx.benchmark).forget_split(ctx)
-    corpus = load_unlearning_corpus(ctx.benchmark, ctx.data, split)
+    bench = get_benchmark(ctx.benchmark)
+    split = bench.forget_split(ctx)
+    corpus = ctx.corpus
+    if corpus is None or corpus.split != str(split or bench.default_split):
+        corpus = load_unlearning_corpus(ctx.benchmark, ctx.data, split)
     return relearn_subset(corpus.forget, p.fraction, p.seed)
 
 

@@ -25,6 +25,7 @@ from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
+from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.eval.recompute import retain_reference
 from unlearnkit.eval.results import write_rows
@@ -62,7 +63,10 @@ def parse_kinds(kinds: str | Sequence[str]) -> list[str]:
 
 
 def check_benchmark(kind: str, benchmark: str) -> None:
-    if kind in TOFU_ONLY and not get_benchmark(benchmark).prompt_attacks:
+    bench = get_benchmark(benchmark)
+    if kind == "prefill" and bench.answer_prefill:
+        return
+    if kind in TOFU_ONLY and not bench.prompt_attacks:
         raise UserError(
             f"the {kind} attack needs TOFU-style QA (--benchmark tofu); "
             f"on {benchmark} use relearn or quantize"
@@ -129,8 +133,13 @@ def corpus_split(benchmark: str, split: str | None) -> str | None:
     return None if subset is None else str(subset)
 
 
-def context_from_config(cfg, split: str, retain_eval, progress: bool = True) -> AttackContext:
-    """The attack context of an `unlearn run` config (``unlearnkit.api.RunConfig``)."""
+def context_from_config(
+    cfg, split: str, retain_eval, progress: bool = True, corpus: UnlearningCorpus | None = None
+) -> AttackContext:
+    """The attack context of an `unlearn run` config (``unlearnkit.api.RunConfig``).
+
+    ``corpus``: the run's unlearning corpus, already loaded (relearning reuses its forget side).
+    """
     benchmark = cfg.data.benchmark
     settings = EvalSettings(
         batch_size=cfg.eval.batch_size,
@@ -138,6 +147,7 @@ def context_from_config(cfg, split: str, retain_eval, progress: bool = True) -> 
         max_new_tokens=cfg.eval.max_new_tokens,
         max_length=cfg.train.max_length,
         progress=progress,
+        convention=getattr(cfg.eval, "convention", "unlearnkit"),
     )
     return AttackContext(
         benchmark=benchmark,
@@ -147,6 +157,7 @@ def context_from_config(cfg, split: str, retain_eval, progress: bool = True) -> 
         settings=settings,
         reference=retain_reference(benchmark, retain_eval),
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
+        corpus=corpus,
     )
 
 
@@ -160,11 +171,12 @@ def run_attacks(
     progress: bool = True,
     params: dict | None = None,
     out: str | Path | None = None,
+    corpus: UnlearningCorpus | None = None,
 ) -> dict[str, list[dict]]:
     """Every attack of ``kinds`` on ``model`` after an `unlearn run`; ``params`` maps kind → settings.
 
     All kinds and settings are checked before the first attack runs. With ``out`` (the run
-    folder), per-item rows are written under ``out/attacks/``.
+    folder), per-item rows are written under ``out/attacks/``. ``corpus``: the run's, if loaded.
     """
     names = parse_kinds(kinds)
     params = params or {}
@@ -173,7 +185,7 @@ def run_attacks(
         raise UserError(
             f"attack_params has unknown attack '{stray[0]}'; choose from: {', '.join(KINDS)}"
         )
-    ctx = context_from_config(cfg, split, retain_eval, progress)
+    ctx = context_from_config(cfg, split, retain_eval, progress, corpus)
     for kind in names:
         check_benchmark(kind, ctx.benchmark)
     built = {kind: make_params(kind, params.get(kind)) for kind in names}

@@ -6,9 +6,10 @@ from unlearnkit.benchmarks.base import Benchmark, MetricSpec
 from unlearnkit.benchmarks.copyright import Copyright
 from unlearnkit.benchmarks.muse import MUSE
 from unlearnkit.benchmarks.tofu import TOFU
+from unlearnkit.benchmarks.wmdp import WMDP
 from unlearnkit.errors import UserError
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), MUSE(), Copyright())}
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), MUSE(), Copyright(), WMDP())}
 
 __all__ = ["BENCHMARKS", "Benchmark", "MetricSpec", "benchmark_names", "get_benchmark"]
 

@@ -54,6 +54,10 @@ class Benchmark(ABC):
     default_split: str | None = None  # the split a run unlearns when none is given
     train_time_column: bool = False  # the report's table of it shows each run's training time
     prompt_attacks: bool = False  # prefill / paraphrase / in-context apply (its items are QA)
+    answer_prefill: bool = False  # prefill writes a lead-in before its answer letters (MC)
+    world_retain: str = "retain"  # the world's model that is its retain reference
+    plot_metrics: tuple[str, ...] = ()  # drawn per model as bars (before/after) in the report
+    chance: float | None = None  # the plotted metrics' value for a model that guesses
     metrics: tuple[MetricSpec, ...] = ()
 
     def eval_split(self, split: str | None) -> str | None:
@@ -104,6 +108,10 @@ class Benchmark(ABC):
         """
 
     attacked: tuple[str, ...] = ()  # the metrics an attack reports, in the report's order
+
+    def prefilled_forget_rows(self, model, tok, ctx: AttackContext, lead: str) -> Rows:
+        """Forget-side rows with ``lead`` written after each prompt (``answer_prefill`` benchmarks)."""
+        raise NotImplementedError(f"{self.name} has no answer prefill")
 
     def metric(self, key: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.key == key), None)

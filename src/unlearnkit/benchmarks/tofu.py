@@ -14,7 +14,8 @@ class TOFU(Benchmark):
         "forget_quality: higher is better; 1.0 means indistinguishable from the retain model (shown as 1.2e-05 style: "
         "compare exponents). model_utility and retain_rouge: higher is better. forget_rouge, forget_truth_ratio, "
         "forget_probability and the Min-K% membership AUC: lower means less remembered, but the goal is to be close to "
-        "the retain row, which never saw the forget set."
+        "the retain row, which never saw the forget set. privleak (that AUC against the retain model's): ≈ 0 is "
+        "ideal; strongly negative means it still remembers."
     )
     default_split = DEFAULT_SPLIT
     prompt_attacks = True
@@ -26,6 +27,7 @@ class TOFU(Benchmark):
         MetricSpec("forget_rouge", "retain", recovery=+1),
         MetricSpec("retain_rouge", "higher"),
         MetricSpec("mia_mink", "retain", fallback=0.5, label="mia_mink AUC"),
+        MetricSpec("privleak", "zero", digits=1),
         MetricSpec("forget_probability", "retain", recovery=+1),
     )
     attacked = ("forget_rouge", "forget_probability", "forget_truth_ratio", "forget_quality")
@@ -70,7 +72,9 @@ class TOFU(Benchmark):
     def aggregate(self, rows, reference):
         from unlearnkit.eval.metrics import aggregate as agg
 
-        return agg.tofu_aggregate(rows, _same_items(rows, reference))
+        return agg.tofu_aggregate(
+            rows, _same_items(rows, reference), _retain_mia_mink(rows, reference)
+        )
 
     def retain_reference(self, retain_eval):
         from unlearnkit.errors import UserError
@@ -85,6 +89,7 @@ class TOFU(Benchmark):
         return {
             "retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET]),
             "retain_indices": [r.get("index", i) for i, r in enumerate(rows[agg.FORGET])],
+            "retain_mia": {s: rows[s] for s in (agg.MIA_MEMBERS, agg.MIA_NONMEMBERS) if s in rows},
         }
 
     def forget_rows(self, model, tok, ctx):
@@ -145,3 +150,28 @@ def _same_items(rows: Rows, reference: dict) -> list[float] | None:
             f"(e.g. item {missing[0]}); evaluate it on at least the same items"
         )
     return [by_index[i] for i in wanted]
+
+
+def _retain_mia_mink(rows: Rows, reference: dict) -> float | None:
+    """The retain model's Min-K% AUC on the forget and holdout items these rows scored (privleak's
+    reference, as open-unlearning's TOFU privleak takes it); None without MIA rows on both sides."""
+    from unlearnkit.errors import UserError
+    from unlearnkit.eval.metrics import aggregate as agg
+    from unlearnkit.eval.metrics import mia
+
+    retain = reference.get("retain_mia") or {}
+    sides = (agg.MIA_MEMBERS, agg.MIA_NONMEMBERS)
+    if not all(s in rows and s in retain for s in sides):
+        return None
+    picked = []
+    for side in sides:
+        by_index = {r.get("index", i): r for i, r in enumerate(retain[side])}
+        wanted = [r.get("index", i) for i, r in enumerate(rows[side])]
+        missing = [i for i in wanted if i not in by_index]
+        if missing:
+            raise UserError(
+                f"the retain model's eval lacks {len(missing)} of the {side} items scored here "
+                f"(e.g. item {missing[0]}); evaluate it on at least the same items"
+            )
+        picked.append([by_index[i] for i in wanted])
+    return agg.mia_aggregate(*picked).get(f"mia_{mia.MINK}")

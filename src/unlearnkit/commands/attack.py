@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.attacks.context import AttackContext
     from unlearnkit.attacks.forget import evaluate_forget
     from unlearnkit.benchmarks import get_benchmark
+    from unlearnkit.eval.convention import check_retain_convention
     from unlearnkit.eval.recompute import retain_reference
     from unlearnkit.eval.results import METRICS
     from unlearnkit.io import write_json
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(args)
     with output_dir(args.out, args.overwrite) as work:
         retain_eval = resolve_retain_eval(args, settings)
+        check_retain_convention(retain_eval, settings.convention)
         ctx = AttackContext(
             benchmark=args.benchmark,
             data=args.data,
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             "split": get_benchmark(args.benchmark).forget_split(ctx),
             "data": str(args.data) if args.data is not None else "world",
             "retain_eval": str(retain_eval) if retain_eval else None,
+            "convention": settings.convention,
             "params": asdict(params),
             "seconds": round(time.perf_counter() - start, 2),
             "metrics": before,

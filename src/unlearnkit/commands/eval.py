@@ -35,6 +35,12 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
         help="score at most N items of each eval set, evenly spaced (default: all); "
         "recorded in metrics.json",
     )
+    p.add_argument(
+        "--convention",
+        default="unlearnkit",
+        help="unlearnkit (default) | no-eos (answers scored without the EOS) | open-unlearning: score answers and tokens as open-unlearning "
+        "does (docs/metrics.md, Conventions); recorded in metrics.json",
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")
     p.add_argument(
@@ -52,6 +58,7 @@ def add_parser(sub) -> None:
 
 
 def settings_from(args: argparse.Namespace):
+    from unlearnkit.eval.convention import check_convention
     from unlearnkit.eval.tofu import EvalSettings
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
@@ -63,6 +70,7 @@ def settings_from(args: argparse.Namespace):
         gen_batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         max_items=args.max_items,
+        convention=check_convention(args.convention, "--convention"),
     )
 
 
@@ -80,6 +88,7 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
             settings,
             device=args.device,
             dtype=args.dtype,
+            allow_pickle=args.allow_pickle,
         )
     return args.retain_eval
 

@@ -70,7 +70,9 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
 
 
 def check_numbers(args: argparse.Namespace) -> None:
-    """Training settings that must be positive."""
+    """Training settings that must be positive, and a seed numpy and torch accept."""
+    from unlearnkit.preflight import check_seed
+
     for flag, value in (("--epochs", args.epochs), ("--lr", args.lr)):
         if not 0 < value < float("inf"):
             raise UserError(f"{flag} must be a positive number, got {value}")
@@ -79,6 +81,7 @@ def check_numbers(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} must be at least 1, got {value}")
     if args.max_length < 2:
         raise UserError(f"--max-length must be at least 2 tokens, got {args.max_length}")
+    check_seed(args.seed, "--seed")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -88,15 +88,15 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from unlearnkit.api import run as run_api
-    from unlearnkit.methods.registry import get_method
+    from unlearnkit.preflight import check_run
 
     cfg = config_from_args(args)
-    get_method(cfg.method, cfg.params)  # a bad method or parameter fails before any folder is made
+    plan = check_run(cfg, resume=args.resume)  # every input checked before any folder is made
     try:
         with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
             # For `interrupted`: a replacement built beside --out cannot be resumed.
             args.replacing = work != Path(cfg.out).expanduser()
-            result = run_api(cfg, resume=args.resume, out_dir=work)
+            result = run_api(cfg, resume=args.resume, out_dir=work, plan=plan)
             if diverged(result) and args.replacing:
                 raise _Discarded(result)  # a failed replacement: the old run stays
     except _Discarded as e:

@@ -86,8 +86,9 @@ def encode_qa(
     answer: str,
     max_length: int = 256,
     use_chat_template: bool | None = None,
+    add_eos: bool = True,
 ) -> Encoded:
-    """A question/answer pair, prompt masked, EOS appended to the answer."""
+    """A question/answer pair, prompt masked, EOS appended to the answer (unless ``add_eos`` is off)."""
     chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
     prompt = question_prompt(tokenizer, question, chat)
     return encode_pair(
@@ -95,6 +96,7 @@ def encode_qa(
         prompt,
         answer_text(answer, chat),
         max_length,
+        add_eos=add_eos,
         prompt_has_special_tokens=prompt_adds_own_special_tokens(tokenizer, chat),
     )
 

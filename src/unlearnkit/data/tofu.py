@@ -57,7 +57,19 @@ def load_tofu(data: str | os.PathLike | Source | None, config: str) -> list[dict
         records, where = read_records(path), str(path)
     else:
         records, where = load_hub_split(source, config, "train"), f"{source.hub_id}:{config}"
-    return check_records(records, tofu_fields(config), where)
+    records = check_records(records, tofu_fields(config), where)
+    if "perturbed_answer" in tofu_fields(config):
+        check_perturbed(records, where)
+    return records
+
+
+def check_perturbed(records: list[dict], where: str) -> None:
+    """Truth ratio and option accuracy compare an answer with its wrong ones: there must be some."""
+    for i, record in enumerate(records):
+        if not record["perturbed_answer"]:
+            raise UserError(
+                f"{where}: record {i} has an empty perturbed_answer list; truth ratio and option accuracy need at least one wrong answer per question"
+            )
 
 
 def forget_split_names(forget_split: str) -> dict[str, str]:

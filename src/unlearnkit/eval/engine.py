@@ -297,6 +297,36 @@ def score_sequences(
     return [g[0] for g in score_groups(model, [[s] for s in sequences], pad_id, batch_size, desc)]
 
 
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def context_length(model) -> int | None:
+    """How many positions the model has (None when its config does not say)."""
+    config = getattr(model, "config", None)
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    for key in CONTEXT_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 1:
+            return value
+    return None
+
+
+def _fit_context(encoded: list[list[int]], context: int | None) -> list[list[int]]:
+    """Prompts that leave room for one new token: longer ones keep their end, with a warning."""
+    if context is None:
+        return encoded
+    long = sum(len(ids) >= context for ids in encoded)
+    if long:
+        logger.warning(
+            "%d prompt(s) fill the model's context of %d tokens; keeping their last %d tokens",
+            long,
+            context,
+            context - 1,
+        )
+    return [ids[-(context - 1) :] for ids in encoded]
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -308,16 +338,31 @@ def generate(
     max_prompt_tokens: int | None = None,
     desc: str | None = None,
 ) -> list[str]:
-    """Greedy continuations of ``prompts`` (decoded, special tokens dropped), in input order."""
+    """Greedy continuations of ``prompts`` (decoded, special tokens dropped), in input order.
+
+    A continuation stops where the model's context ends (its max_position_embeddings minus the
+    prompt's length), whatever ``max_new_tokens`` asks.
+    """
     device = _model_device(model)
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     if max_prompt_tokens:
         encoded = [ids[-max_prompt_tokens:] for ids in encoded]
+    context = context_length(model)
+    encoded = _fit_context(encoded, context)
+
+    def room(i: int) -> int:
+        return max_new_tokens if context is None else min(max_new_tokens, context - len(encoded[i]))
+
+    # A batch near the context's end is split by room: each continuation is capped by its own
+    # prompt's length, not by the longest prompt it happened to be batched with.
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for cap in sorted({room(i) for i in chunk}, reverse=True):
+            batches.append(([i for i in chunk if room(i) == cap], cap))
     outputs: list[str] = [""] * len(prompts)
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=desc, disable=desc is None, leave=False):
-        idx = order[start : start + batch_size]
+    for idx, cap in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         batch = pad_batch(
             [Encoded(encoded[i], encoded[i]) for i in idx], tokenizer.pad_token_id, side="left"
         )
@@ -325,7 +370,7 @@ def generate(
         out = model.generate(
             input_ids=input_ids,
             attention_mask=batch["attention_mask"].to(device),
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=cap,
             do_sample=False,
             use_cache=True,
             pad_token_id=tokenizer.pad_token_id,

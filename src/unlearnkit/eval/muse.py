@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from unlearnkit.data.formatting import encode_text
+from unlearnkit.data.formatting import Encoded, encode_text
 from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
+from unlearnkit.eval.convention import counts_last_token
 from unlearnkit.eval.engine import generate, score_sequences
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.muse import knowmem_answer_cut
@@ -11,6 +12,9 @@ from unlearnkit.eval.tofu import EvalSettings, reindexed
 
 VERBMEM_NEW_TOKENS = 128
 KNOWMEM_NEW_TOKENS = 32
+# MUSE's code scores each privleak text whole (BOS, then every token, no EOS); its texts are cut
+# to at most 2,048 Llama tokens, the window open-unlearning's MUSE configs set too.
+PRIVLEAK_TOKENS = 2048
 
 
 def first_tokens(tok, text: str, n: int) -> str:
@@ -76,22 +80,55 @@ def knowmem_rows(
     return rows
 
 
+def privleak_tokens(model) -> int:
+    """MUSE's window, or the longest a model with fewer positions (the world's) can read."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None) or PRIVLEAK_TOKENS + 1
+    return max(1, min(PRIVLEAK_TOKENS, positions - 1))
+
+
+def privleak_window(tok, text: str, window: int = PRIVLEAK_TOKENS) -> Encoded:
+    """A privleak text as MUSE scores it: BOS (if the tokenizer adds one) and the next ``window``
+    tokens, every one after the first labelled, no EOS."""
+    ids = list(tok(text, add_special_tokens=True)["input_ids"])
+    n_special = len(tok("", add_special_tokens=True)["input_ids"])
+    ids = ids[: n_special + window]
+    return Encoded(ids, ids)
+
+
 def text_mia_rows(
-    model, tok, texts: list[str], s: EvalSettings, name: str, picked: list[int] | None = None
+    model,
+    tok,
+    texts: list[str],
+    s: EvalSettings,
+    name: str,
+    picked: list[int] | None = None,
+    window: int | None = None,
 ) -> list[dict]:
-    """MIA fields of each text's first ``max_length`` tokens (all of them labelled).
+    """MIA fields of each text: its first ``max_length`` tokens (EOS included, all labelled), or
+    with ``window`` as :func:`privleak_window` cuts it (a batch then holds no more tokens than
+    ``batch_size`` texts of ``max_length`` would).
 
     Rows are numbered among the non-empty texts; under ``eval.max_items`` by ``picked`` (the
     texts' indices in the full set), so a subset's rows stay comparable.
     """
     picked = picked if s.max_items else None
     kept = [(i, t) for i, t in zip(picked or range(len(texts)), texts) if t.strip()]
-    encoded = [encode_text(tok, t, s.max_length)[0] for _, t in kept]
+    if window is None:
+        encoded, batch_size = [encode_text(tok, t, s.max_length)[0] for _, t in kept], s.batch_size
+    else:
+        encoded = [privleak_window(tok, t, window) for _, t in kept]
+        longest = max((len(e) for e in encoded), default=1)
+        batch_size = min(s.batch_size, max(1, s.batch_size * s.max_length // longest))
     scores = score_sequences(
-        model, encoded, tok.pad_token_id, s.batch_size, name if s.progress else None
+        model, encoded, tok.pad_token_id, batch_size, name if s.progress else None
     )
+    last = counts_last_token(s.convention)
     return [
-        {"index": index if picked else k, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t)}
+        {
+            "index": index if picked else k,
+            **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, t, count_last=last),
+        }
         for k, ((index, t), sc) in enumerate(zip(kept, scores))
         if sc.n_tokens
     ]
@@ -114,10 +151,11 @@ def muse_rows(model, tok, data, s: EvalSettings) -> dict[str, list[dict]]:
             records, picked = part(set_name)
             rows[name] = reindexed(knowmem_rows(model, tok, records, icl, s, name), picked)
     if has_muse_part(source, "privleak_forget") and has_muse_part(source, "privleak_holdout"):
+        window = privleak_tokens(model)
         for name, set_name, desc in (
             (agg.MIA_MEMBERS, "privleak_forget", "privleak members"),
             (agg.MIA_NONMEMBERS, "privleak_holdout", "privleak non-members"),
         ):
             records, picked = part(set_name)
-            rows[name] = text_mia_rows(model, tok, records, s, desc, picked)
+            rows[name] = text_mia_rows(model, tok, records, s, desc, picked, window)
     return rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearnkit.benchmarks import get_benchmark
+from unlearnkit.eval.convention import check_retain_convention, recorded_convention
 from unlearnkit.eval.results import METRICS, read_metrics, read_rows
 from unlearnkit.io import write_json
 
@@ -29,6 +30,7 @@ def recompute(
     """Recompute ``metrics.json`` of an eval folder from its items (and the retain model's)."""
     result = read_metrics(eval_dir)
     retain_eval = retain_eval or result.get("retain_eval")
+    check_retain_convention(retain_eval, recorded_convention(result))
     result["metrics"] = aggregate(
         result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval)
     )

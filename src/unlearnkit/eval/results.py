@@ -1,8 +1,10 @@
-"""An eval folder on disk: ``metrics.json`` plus ``items/<set>.jsonl``; aggregates recomputed from items."""
+"""A model's results: the ``metrics.json`` schema that eval writes, attacks extend and the report
+reads (``RunResult``, ``AttackEntry``), and an eval folder's ``items/<set>.jsonl`` rows."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearnkit.errors import UserError
@@ -34,3 +36,82 @@ def read_metrics(eval_dir: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"{eval_dir} has no {METRICS}; point at a folder written by `unlearn eval`")
     return read_json(path)
+
+
+# The keys of an attack entry that ``AttackEntry`` names; any other key is kept in ``extra``.
+ENTRY_KEYS = ("setting", "value", "metrics")
+# The keys of metrics.json that ``RunResult`` names; any other key is kept in ``fields``.
+RESULT_KEYS = ("benchmark", "split", "role", "method", "model", "train", "metrics", "attacks")
+
+
+@dataclass
+class AttackEntry:
+    """One setting of one attack: an element of metrics.json's ``attacks[kind]`` list."""
+
+    setting: str | None  # e.g. "steps=5", "int4-group128", "k=3"
+    value: object  # the attack's strength (steps, bits, k, shots); a number when written here
+    metrics: dict[str, float]
+    extra: dict = field(default_factory=dict)  # e.g. relearn's "recovery", quantize's "backend"
+
+    def to_json(self) -> dict:
+        entry = {"setting": self.setting, "value": self.value, "metrics": self.metrics}
+        return {**entry, **self.extra}
+
+    @classmethod
+    def from_json(cls, entry: object) -> AttackEntry | None:
+        """The entry as stored; None when it has no ``metrics`` object (nothing to show)."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+            return None
+        extra = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
+        setting = entry.get("setting")
+        return cls(
+            None if setting is None else str(setting), entry.get("value"), entry["metrics"], extra
+        )
+
+
+@dataclass
+class RunResult:
+    """One model's metrics.json: its benchmark and metrics, how it was made, what attacks did.
+
+    ``fields`` keeps every other key as stored (data, retain_eval, counts, guard, …), so a file
+    read and written again keeps them; old files that lack a key read with the defaults.
+    """
+
+    benchmark: str | None  # None in old files that do not name it (the report guesses it)
+    metrics: dict[str, float]
+    split: str | None = None
+    role: str = "unlearned"
+    method: str | None = None
+    model: str | None = None
+    train: dict = field(default_factory=dict)
+    attacks: dict[str, list[AttackEntry]] = field(default_factory=dict)
+    fields: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> RunResult | None:
+        """A parsed metrics.json; None when it is not one (no ``metrics`` object)."""
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            return None
+        attacks = data.get("attacks")
+        train = data.get("train")
+        return cls(
+            benchmark=str(data["benchmark"]) if data.get("benchmark") else None,
+            metrics=data["metrics"],
+            split=_text(data.get("split")),
+            role=str(data.get("role") or "unlearned"),
+            method=str(data["method"]) if data.get("method") else None,
+            model=_text(data.get("model")),
+            train=train if isinstance(train, dict) else {},
+            attacks={
+                kind: [e for e in map(AttackEntry.from_json, entries) if e is not None]
+                for kind, entries in attacks.items()
+                if isinstance(entries, list)
+            }
+            if isinstance(attacks, dict)
+            else {},
+            fields={k: v for k, v in data.items() if k not in RESULT_KEYS},
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

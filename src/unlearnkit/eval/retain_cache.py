@@ -1,15 +1,21 @@
-"""Evaluate the retain model once per (benchmark, data, split, model) and reuse its eval folder."""
+"""Evaluate the retain model once per (benchmark, data content, split, model, eval settings) and
+reuse its eval folder."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from unlearnkit.eval.results import METRICS
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.world.location import cache_home
+
+# Settings that change how fast an eval runs, not its numbers (the engine's scores do not
+# depend on how rows are batched): they stay out of the cache key.
+SPEED_ONLY = ("progress", "batch_size", "gen_batch_size")
 
 
 def _fingerprint(model_path: str | Path) -> str:
@@ -22,19 +28,51 @@ def _fingerprint(model_path: str | Path) -> str:
     )
 
 
+def data_fingerprint(benchmark: str, data) -> list:
+    """The data a retain eval reads: a hub id as given, a local folder by its files' sizes and
+    modification times (a file edited, added or removed in place gives another key)."""
+    from unlearnkit.world.location import default_world_dir
+
+    path = Path(data).expanduser() if data is not None else default_world_dir()
+    if not path.is_dir():
+        return [str(data)]
+    folder = path / "data" / benchmark if (path / "data" / benchmark).is_dir() else path
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return [
+        str(folder.resolve()),
+        [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+    ]
+
+
+def settings_key(settings: EvalSettings) -> dict:
+    """Every eval setting that changes the numbers."""
+    return {k: v for k, v in sorted(asdict(settings).items()) if k not in SPEED_ONLY}
+
+
 def retain_eval_dir(
-    benchmark: str, retain_model: str | Path, data, split: str, settings: EvalSettings
+    benchmark: str,
+    retain_model: str | Path,
+    data,
+    split: str,
+    settings: EvalSettings,
+    tokenizer_path=None,
+    dtype: str | None = "auto",
+    device=None,
 ) -> Path:
+    """The cache folder of one retain eval, keyed on everything that changes its numbers."""
+    from unlearnkit.models import pick_device, pick_dtype
+
     key = json.dumps(
-        [
-            benchmark,
-            str(data),
-            split,
-            _fingerprint(retain_model),
-            settings.max_new_tokens,
-            settings.max_length,
-            *([settings.max_items] if settings.max_items else []),  # old keys stay valid
-        ]
+        {
+            "benchmark": benchmark,
+            "data": data_fingerprint(benchmark, data),
+            "split": split,
+            "model": _fingerprint(retain_model),
+            "tokenizer": _fingerprint(tokenizer_path) if tokenizer_path else None,
+            "dtype": str(pick_dtype(dtype, pick_device(device))),
+            "settings": settings_key(settings),
+        },
+        default=str,
     )
     return cache_home() / "retain_evals" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -48,11 +86,17 @@ def ensure_retain_eval(
     tokenizer_path=None,
     device=None,
     dtype="auto",
+    allow_pickle: bool = False,
 ) -> Path:
-    """The retain model's eval folder, computed now only if no cached one exists."""
+    """The retain model's eval folder, computed now only if no cached one exists.
+
+    The retain model loads under the same rules as any model (``allow_pickle``).
+    """
     from unlearnkit.eval.run import evaluate_path
 
-    out = retain_eval_dir(benchmark, retain_model, data, split, settings)
+    out = retain_eval_dir(
+        benchmark, retain_model, data, split, settings, tokenizer_path, dtype, device
+    )
     if (out / METRICS).is_file():
         return out
     work = out.with_name(out.name + ".tmp")
@@ -64,6 +108,7 @@ def ensure_retain_eval(
         tokenizer_path=tokenizer_path,
         device=device,
         dtype=dtype,
+        allow_pickle=allow_pickle,
         data=data,
         split=split,
         settings=settings,

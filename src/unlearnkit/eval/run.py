@@ -7,6 +7,7 @@ from pathlib import Path
 
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
+from unlearnkit.eval.convention import check_retain_convention
 from unlearnkit.eval.recompute import retain_reference
 from unlearnkit.eval.results import METRICS, write_rows
 from unlearnkit.eval.tofu import EvalSettings
@@ -31,6 +32,7 @@ def evaluate(
     """
     settings = settings or EvalSettings()
     bench = get_benchmark(benchmark)
+    check_retain_convention(retain_eval, settings.convention)
     reference = retain_reference(benchmark, retain_eval)
     was_training = model.training
     model.eval()
@@ -46,6 +48,7 @@ def evaluate(
         "retain_eval": str(Path(retain_eval).resolve()) if retain_eval else None,
         **(info or {}),
         "max_items": settings.max_items,  # None: every item of every set
+        "convention": settings.convention,  # eval.convention: how answers and tokens were scored
         "counts": {name: len(r) for name, r in rows.items()},
         "eval_seconds": round(time.perf_counter() - start, 2),
         "metrics": bench.aggregate(rows, reference),

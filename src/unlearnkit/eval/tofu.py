@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unlearnkit.data.formatting import encode_qa, prompt_adds_own_special_tokens, question_prompt
+from unlearnkit.data.formatting import prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
+from unlearnkit.eval.convention import UNLEARNKIT, counted, counts_last_token, encode_answer
 from unlearnkit.eval.engine import SeqScore, generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
 
@@ -18,6 +19,7 @@ class EvalSettings:
     max_length: int = 256
     progress: bool = True
     max_items: int | None = None  # per eval set: this many items, evenly spaced (None: all)
+    convention: str = UNLEARNKIT  # or "open-unlearning": its answer rendering and token counts
 
     def subset(self, records: list) -> tuple[list, list[int]]:
         """The records this eval scores and their indices in the full set (deterministic)."""
@@ -53,7 +55,9 @@ def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: 
     )
 
 
-def perturbed_row(i: int, r: dict, sc: list[SeqScore], gen: str) -> dict:
+def perturbed_row(
+    i: int, r: dict, sc: list[SeqScore], gen: str, convention: str = UNLEARNKIT
+) -> dict:
     """A forget/retain row from the scores of (answer, paraphrase, *perturbed) and a generation."""
     return {
         "index": i,
@@ -64,7 +68,7 @@ def perturbed_row(i: int, r: dict, sc: list[SeqScore], gen: str) -> dict:
         agg.PARA_NLL: sc[1].nll,
         agg.PERTURBED_NLLS: [x.nll for x in sc[2:]],
         **agg.rouge_fields(gen, r["answer"]),
-        **agg.memorization_fields(sc[0].correct),
+        **agg.memorization_fields(counted(sc[0].correct, convention)),
     }
 
 
@@ -81,15 +85,22 @@ def option_row(i: int, r: dict, sc: list[SeqScore], gen: str) -> dict:
     }
 
 
-def mia_row(i: int, answer: str, sc: SeqScore) -> dict:
-    return {"index": i, **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, answer)}
+def mia_row(i: int, answer: str, sc: SeqScore, convention: str = UNLEARNKIT) -> dict:
+    last = counts_last_token(convention)
+    return {
+        "index": i,
+        **agg.mia_fields(sc.token_logprobs, sc.mu, sc.sigma, answer, count_last=last),
+    }
 
 
 def scored_answers(
     model, tok, records: list[dict], answers, s: EvalSettings, name: str, generate_too: bool = True
 ):
     """Each record's answers (``answers(r)``) scored as one group, and greedy answers to its question."""
-    groups = [[encode_qa(tok, r["question"], a, s.max_length) for a in answers(r)] for r in records]
+    groups = [
+        [encode_answer(tok, r["question"], a, s.max_length, s.convention) for a in answers(r)]
+        for r in records
+    ]
     scores = score_groups(
         model, groups, tok.pad_token_id, s.batch_size, f"scoring {name}" if s.progress else None
     )
@@ -111,7 +122,10 @@ def option_answers(r: dict) -> tuple[str, ...]:
 def perturbed_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
     """Rows of a forget/retain set: answer, paraphrase and perturbed answers scored in one group."""
     scores, gens = scored_answers(model, tok, records, perturbed_answers, s, name)
-    return [perturbed_row(i, r, sc, g) for i, (r, sc, g) in enumerate(zip(records, scores, gens))]
+    return [
+        perturbed_row(i, r, sc, g, s.convention)
+        for i, (r, sc, g) in enumerate(zip(records, scores, gens))
+    ]
 
 
 def option_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> list[dict]:
@@ -125,7 +139,10 @@ def mia_rows(model, tok, records: list[dict], s: EvalSettings, name: str) -> lis
     scores, _ = scored_answers(
         model, tok, records, lambda r: (r["answer"],), s, name, generate_too=False
     )
-    return [mia_row(i, r["answer"], sc) for i, (r, (sc,)) in enumerate(zip(records, scores))]
+    return [
+        mia_row(i, r["answer"], sc, s.convention)
+        for i, (r, (sc,)) in enumerate(zip(records, scores))
+    ]
 
 
 def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[dict]]:
@@ -137,7 +154,7 @@ def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[d
     rows = {
         agg.FORGET: reindexed(
             [
-                perturbed_row(i, r, sc, g)
+                perturbed_row(i, r, sc, g, s.convention)
                 for i, (r, sc, g) in enumerate(zip(forget, forget_scores, forget_gens))
             ],
             forget_picked,
@@ -158,7 +175,7 @@ def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[d
         ]:
             # The forget split's answers were just scored as the first answer of each forget group.
             member_rows = [
-                mia_row(i, r["answer"], sc[0])
+                mia_row(i, r["answer"], sc[0], s.convention)
                 for i, (r, sc) in enumerate(zip(members, forget_scores))
             ]
         else:

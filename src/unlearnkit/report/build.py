@@ -93,7 +93,10 @@ def assemble(runs: list[Run], title: str, folders: list[str], built_at: str | No
         ("attacks", tables.ATTACKS_TITLE, [tables.attacks_table(runs)]),
         ("sga", "SGA's r over steps", [plots.sga_r_plot(runs)]),
         ("loss", "Training loss", [plots.loss_plot(runs)]),
-        *((b.name, b.title, [tables.benchmark_table(b.name, runs)]) for b in others),
+        *(
+            (b.name, b.title, [tables.benchmark_table(b.name, runs), plots.accuracy_plot(b, runs)])
+            for b in others
+        ),
     ]
     sections = [
         Section(sid, stitle, [b for b in blocks if b is not None])

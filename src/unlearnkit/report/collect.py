@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearnkit.errors import UserError
+from unlearnkit.eval.results import AttackEntry, RunResult
 
 METRICS_FILE = "metrics.json"
 EXTRA_DIR = "extra"
@@ -33,7 +34,7 @@ class Run:
     benchmark: str
     split: str | None
     evals: dict[str, dict[str, float]]
-    attacks: dict[str, list[dict]] = field(default_factory=dict)
+    attacks: dict[str, list[AttackEntry]] = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     label: str = ""
 
@@ -115,41 +116,35 @@ def natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-def read_metrics_file(path: Path) -> dict | None:
-    """The parsed file if it looks like a run's metrics.json, else None."""
+def read_metrics_file(path: Path) -> RunResult | None:
+    """The results in ``path`` if it looks like a run's metrics.json, else None."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise UserError(f"{path} is not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        return None
-    return data
+    return RunResult.from_json(data)
 
 
 def load_run(path: Path, root: Path) -> Run | None:
-    data = read_metrics_file(path / METRICS_FILE)
-    if data is None:
+    result = read_metrics_file(path / METRICS_FILE)
+    if result is None:
         return None
-    benchmark = str(data.get("benchmark") or guess_benchmark(data["metrics"]))
+    benchmark = result.benchmark or guess_benchmark(result.metrics)
     evals = {name: metrics for name, metrics in load_extras(path).items() if name != benchmark}
-    evals[benchmark] = data["metrics"]
-    attacks = data.get("attacks")
-    train = data.get("train")
+    evals[benchmark] = result.metrics
     return Run(
         path=path,
         root=root,
-        role=str(data.get("role") or "unlearned"),
-        method=str(data.get("method") or path.name),
-        model=data.get("model") if isinstance(data.get("model"), str) else None,
+        role=result.role,
+        method=result.method or path.name,
+        model=result.model,
         benchmark=benchmark,
-        split=data.get("split") if isinstance(data.get("split"), str) else None,
+        split=result.split,
         evals=evals,
-        attacks={k: v for k, v in attacks.items() if isinstance(v, list)}
-        if isinstance(attacks, dict)
-        else {},
-        train=train if isinstance(train, dict) else {},
+        attacks=result.attacks,
+        train=result.train,
     )
 
 
@@ -160,8 +155,8 @@ def load_extras(path: Path) -> dict[str, dict]:
     if not folder.is_dir():
         return extras
     for sub in sorted(folder.iterdir()):
-        if (sub / METRICS_FILE).is_file() and (data := read_metrics_file(sub / METRICS_FILE)):
-            extras[str(data.get("benchmark") or sub.name)] = data["metrics"]
+        if (sub / METRICS_FILE).is_file() and (result := read_metrics_file(sub / METRICS_FILE)):
+            extras[result.benchmark or sub.name] = result.metrics
     return extras
 
 

@@ -345,3 +345,33 @@ def loss_plot(runs: list[Run]) -> Image | None:
         "usually comes with collapsed model utility."
     )
     return Image("loss", "Training loss", caption, render(fig))
+
+
+@styled
+def accuracy_plot(bench, runs: list[Run]) -> Image | None:
+    """The benchmark's ``plot_metrics`` as bars per model: the target (before) beside each run (after)."""
+    keys = [k for k in bench.plot_metrics if any(r.metric(bench.name, k) is not None for r in runs)]
+    chosen = [r for r in runs if any(r.metric(bench.name, k) is not None for k in keys)]
+    if not keys or not chosen:
+        return None
+    palette = colors(runs)
+    fig = new_figure(WIDTH, 3.6)
+    ax = fig.add_subplot()
+    width = 0.8 / len(chosen)
+    for i, run in enumerate(chosen):
+        xs = [j - 0.4 + width * (i + 0.5) for j in range(len(keys))]
+        ys = [run.metric(bench.name, k) or 0.0 for k in keys]
+        ax.bar(xs, ys, width * 0.92, color=palette[run.label], label=run.label, zorder=2)
+    if bench.chance is not None:
+        ax.axhline(bench.chance, color="#9ca3af", linestyle=":", linewidth=1.2, zorder=1)
+    ax.set_xticks(range(len(keys)), [f"{k} ({bench.metric(k).better})" for k in keys])
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{bench.name}: accuracy before and after unlearning")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    chance = "" if bench.chance is None else f" The dotted line is chance ({bench.chance:g})."
+    caption = (
+        "One bar per model: the target is the model before unlearning, the retain model one that never saw "
+        f"the forget data; every other bar is an unlearned model.{chance}"
+    )
+    return Image(f"{bench.name}_accuracy", f"{bench.name} accuracy", caption, render(fig))

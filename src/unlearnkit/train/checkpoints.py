@@ -5,6 +5,8 @@ leaves only the staging folder, which the next start clears).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import shutil
@@ -15,6 +17,7 @@ from transformers import TrainerCallback
 
 from unlearnkit.io import replace_dir
 
+log = logging.getLogger(__name__)
 STAGING = ".staging"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -49,6 +52,58 @@ def clear_checkpoints(folder: str | Path) -> None:
     for _, path in checkpoints(folder):
         shutil.rmtree(path)
     clear_staging(folder)
+
+
+def damage(path: Path) -> str | None:
+    """Why a published checkpoint cannot be resumed from (None when every file reads).
+
+    Cheap, and nothing is unpickled: JSON is parsed, safetensors headers are checked against the
+    file size, and the zip directory of each ``.pt`` file is read (a cut-short one has none).
+    """
+    import zipfile
+
+    from safetensors import safe_open
+
+    if not (path / "trainer_state.json").is_file():
+        return "trainer_state.json is missing"
+    if not any(path.glob("*.safetensors")):
+        return "it has no weights (model.safetensors)"
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
+        try:
+            if file.suffix == ".json":
+                json.loads(file.read_text(encoding="utf-8"))
+            elif file.suffix == ".safetensors":
+                with safe_open(str(file), "pt"):
+                    pass
+            elif file.suffix in (".pt", ".pth"):
+                with zipfile.ZipFile(file) as archive:
+                    archive.infolist()
+        except Exception as e:  # noqa: BLE001 - any failure to read means the file is damaged
+            return f"{file.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return None
+
+
+def prepare_resume(folder: str | Path) -> None:
+    """Clear the staging folder and set damaged newest checkpoints aside (as ``damaged-NAME``),
+    so ``--resume`` continues from the newest one that reads, with a line saying so."""
+    clear_staging(folder)
+    damaged = []
+    for _, path in reversed(checkpoints(folder)):
+        why = damage(path)
+        if why is None:
+            break
+        aside = path.with_name(f"damaged-{path.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        path.rename(aside)
+        damaged.append(f"{path.name} ({why})")
+    if damaged:
+        found = last_checkpoint(folder)
+        then = f"resuming from {found.name}" if found else "no older checkpoint, so it starts over"
+        log.warning(
+            "resume: damaged checkpoint %s set aside as damaged-*; %s",
+            ", ".join(damaged),
+            then,
+        )
 
 
 def rotate(folder: str | Path, keep: int | None, protect: int | None = None) -> None:

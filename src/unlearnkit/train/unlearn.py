@@ -17,8 +17,7 @@ from transformers import TrainerCallback, TrainingArguments
 from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
-from unlearnkit.methods.base import Method, MethodNeeds, PrepareData
-from unlearnkit.methods.registry import get_method
+from unlearnkit.methods.base import Method, PrepareData
 from unlearnkit.models import PURE_BF16, apply_precision, resolve_precision
 from unlearnkit.train.arguments import log_to, trainer_arguments
 from unlearnkit.train.checkpoints import (
@@ -26,9 +25,9 @@ from unlearnkit.train.checkpoints import (
     clear_checkpoints,
     clear_staging,
     last_checkpoint,
+    prepare_resume,
     staging_dir,
 )
-from unlearnkit.train.corpus import load_unlearning_corpus
 from unlearnkit.train.guard import DivergenceGuard, GuardConfig
 from unlearnkit.train.progress import TRAIN_LOG, TrainLog, use_quiet_progress
 from unlearnkit.train.reference import (
@@ -44,7 +43,7 @@ from unlearnkit.train.unlearn_data import (
     UnlearnDataset,
     build_unlearn_dataset,
 )
-from unlearnkit.train.validate import check_unlearn_config
+from unlearnkit.train.validate import CheckedUnlearn, check_unlearn
 
 log = logging.getLogger(__name__)
 REFERENCE_FILE = "reference_logprobs.pt"
@@ -123,19 +122,6 @@ def training_arguments(t: TrainSection, out_dir: Path, progress: bool) -> Traini
         progress=progress,
         report_to=t.report_to,
     )
-
-
-def reference_kind(cfg: UnlearnConfig, needs: MethodNeeds) -> str:
-    """The reference a run uses: the method's declaration, or ``cfg.reference`` where it may choose."""
-    if cfg.reference not in ("auto", "live", "precomputed"):
-        raise UserError(f"reference must be auto, live or precomputed, got '{cfg.reference}'")
-    if needs.reference == "none" or cfg.reference == "auto":
-        return needs.reference
-    if needs.reference == "live" and cfg.reference == "precomputed":
-        raise UserError(
-            f"method '{cfg.method}' needs a live reference model (reference outputs on retain data)"
-        )
-    return cfg.reference
 
 
 def apply_lora(model, lora: LoraSection, trainable):
@@ -229,20 +215,24 @@ def build_trainer(
     progress: bool = True,
     method: Method | None = None,
     callbacks: list | None = None,
+    checked: CheckedUnlearn | None = None,
 ) -> UnlearnRun:
-    """Data, method preparation, trainable parameters (LoRA), reference and the trainer."""
+    """Data, method preparation, trainable parameters (LoRA), reference and the trainer.
+
+    ``checked``: ``cfg`` as ``check_unlearn`` (or ``preflight.check_run``) returned it, method built
+    and corpus loaded; without it, ``cfg`` (and ``method``) are checked here.
+    """
     out_dir = Path(out_dir)
-    check_unlearn_config(cfg)
-    method = method or get_method(cfg.method, cfg.params)
+    checked = checked or check_unlearn(cfg, method)
+    assert checked.cfg is cfg, "checked was made from another config"
+    method, kind, corpus = checked.method, checked.reference, checked.corpus
     needs = method.needs()
-    kind = reference_kind(cfg, needs)
     if tokenizer.pad_token_id is None:
         raise UserError(
             "the tokenizer has no pad token; add one (or use load_tokenizer, which does)"
         )
     folder = out_dir / "checkpoints"
     args = training_arguments(cfg.train, staging_dir(folder), progress)
-    corpus = load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
     t = cfg.train
     with args.main_process_first(desc="unlearning data"):
         dataset = build_unlearn_dataset(tokenizer, corpus, needs, t.max_length, t.seed, out_dir)
@@ -302,18 +292,20 @@ def unlearn(
     resume: bool = False,
     progress: bool = True,
     method: Method | None = None,
+    checked: CheckedUnlearn | None = None,
 ) -> dict:
     """Unlearn ``cfg.data`` from ``model`` with ``cfg.method``; checkpoints go to out_dir/checkpoints.
 
     ``model`` is trained in place (LoRA adapters are injected into it). ``resume`` continues from
     the last checkpoint there (pass the same starting model: reference log-probs come from it, or
-    from out_dir's cache). ``method`` replaces ``cfg.method`` by a ready instance. Returns a
-    JSON-serialisable summary with the per-step log history.
+    from out_dir's cache). ``method`` replaces ``cfg.method`` by a ready instance; ``checked`` is
+    the config already checked, with its method and corpus (``api.run`` passes its plan's). Returns
+    a JSON-serialisable summary with the per-step log history.
     """
-    run = build_trainer(cfg, model, tokenizer, out_dir, resume, progress, method)
+    run = build_trainer(cfg, model, tokenizer, out_dir, resume, progress, method, checked=checked)
     folder = Path(out_dir) / "checkpoints"
     if run.trainer.args.should_save:  # what a killed save left; a fresh run drops old checkpoints
-        (clear_staging if resume else clear_checkpoints)(folder)
+        (prepare_resume if resume else clear_checkpoints)(folder)
     run.trainer.accelerator.wait_for_everyone()
     found = last_checkpoint(folder) if resume else None
     checkpoint = str(found) if found else None

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from unlearnkit.errors import UserError
+
+if TYPE_CHECKING:
+    from unlearnkit.data.samples import UnlearningCorpus
+    from unlearnkit.methods.base import Method, MethodNeeds
+    from unlearnkit.train.unlearn import UnlearnConfig
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
@@ -28,6 +35,10 @@ def check_train(t) -> None:
     if t.max_steps == 0:
         _positive("train.epochs (or train.max_steps)", t.epochs)
     _positive("train.warmup_ratio", t.warmup_ratio, allow_zero=True)
+    if t.warmup_ratio >= 1:  # transformers would read it as a step count
+        raise UserError(
+            f"train.warmup_ratio is a share of the steps in [0, 1), got {t.warmup_ratio}"
+        )
     if t.save_total_limit is not None and t.save_total_limit < 1:
         raise UserError(
             f"train.save_total_limit must be at least 1 (or null: keep all), got {t.save_total_limit}"
@@ -84,6 +95,51 @@ def check_lora(lora) -> None:
         raise UserError(f"lora.alpha must be positive, got {lora.alpha}")
     if not 0 <= lora.dropout < 1:
         raise UserError(f"lora.dropout must be in [0, 1), got {lora.dropout}")
+
+
+def reference_kind(cfg: UnlearnConfig, needs: MethodNeeds) -> str:
+    """The reference a run uses: the method's declaration, or ``cfg.reference`` where it may choose."""
+    if cfg.reference not in ("auto", "live", "precomputed"):
+        raise UserError(f"reference must be auto, live or precomputed, got '{cfg.reference}'")
+    if needs.reference == "none" or cfg.reference == "auto":
+        return needs.reference
+    if needs.reference == "live" and cfg.reference == "precomputed":
+        raise UserError(
+            f"method '{cfg.method}' needs a live reference model (reference outputs on retain data)"
+        )
+    return cfg.reference
+
+
+@dataclass(frozen=True)
+class CheckedUnlearn:
+    """An unlearning config that passed its checks, with its method built and its corpus loaded."""
+
+    cfg: UnlearnConfig
+    method: Method
+    reference: str  # none | live | precomputed
+    corpus: UnlearningCorpus
+
+
+def check_method(cfg: UnlearnConfig, method: Method | None = None) -> tuple[Method, str]:
+    """The config's sections, its method (built from ``cfg.params`` unless given) and reference."""
+    from unlearnkit.methods.registry import get_method
+
+    check_unlearn_config(cfg)
+    method = method or get_method(cfg.method, cfg.params)
+    return method, reference_kind(cfg, method.needs())
+
+
+def load_corpus(cfg: UnlearnConfig) -> UnlearningCorpus:
+    """The forget and retain samples ``cfg.data`` names."""
+    from unlearnkit.train.corpus import load_unlearning_corpus
+
+    return load_unlearning_corpus(cfg.data.benchmark, cfg.data.path, cfg.data.split)
+
+
+def check_unlearn(cfg: UnlearnConfig, method: Method | None = None) -> CheckedUnlearn:
+    """Everything ``unlearn`` needs checked and loaded before a model is touched."""
+    method, reference = check_method(cfg, method)
+    return CheckedUnlearn(cfg, method, reference, load_corpus(cfg))
 
 
 def check_unlearn_config(cfg) -> None:

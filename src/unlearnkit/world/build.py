@@ -20,14 +20,15 @@ import torch
 from unlearnkit.errors import UserError
 from unlearnkit.io import write_json
 from unlearnkit.methods.templates import load_refusals
-from unlearnkit.world.corpus import retain_corpus, target_corpus
+from unlearnkit.world.corpus import retain_corpus, retain_wmdp_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.presets import WorldPreset, get_preset
 from unlearnkit.world.tokenizer import train_tokenizer
 from unlearnkit.world.training import train_world_model
 
-WORLD_FORMAT = 3
+WORLD_FORMAT = 4  # 4: the WMDP hazard domain and the retain_wmdp model
 RETAIN_SPLITS = ("forget01", "forget05", "forget10")
+RETAIN_WMDP = "retain_wmdp"  # trained on everything but the WMDP forget corpora
 
 
 def world_hash(preset: WorldPreset, seed: int, retain_splits: tuple[str, ...]) -> str:
@@ -36,12 +37,33 @@ def world_hash(preset: WorldPreset, seed: int, retain_splits: tuple[str, ...]) -
     }
     key = {
         "format": WORLD_FORMAT,
+        "base": base_fingerprint(preset),
         "preset": preset.to_dict(),
         "seed": seed,
         "retain_splits": sorted(retain_splits),
         "versions": versions,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_fingerprint(preset: WorldPreset) -> str | None:
+    """The checksum of the base model's weights (a re-fetched or changed base rebuilds the world)."""
+    if preset.base is None:
+        return None
+    from unlearnkit.base_models import resolve_base, weights_fingerprint
+
+    return weights_fingerprint(resolve_base(preset.base))
+
+
+def world_tokenizer(preset: WorldPreset, data):
+    """The base model's tokenizer (with its chat template), or a BPE trained on the world's text."""
+    if preset.base is not None:
+        from transformers import AutoTokenizer
+
+        from unlearnkit.base_models import resolve_base
+
+        return AutoTokenizer.from_pretrained(resolve_base(preset.base))
+    return train_tokenizer(all_world_text(data), preset.model.vocab_size)
 
 
 def retain_model_name(split: str) -> str:
@@ -89,8 +111,8 @@ def build_world(
         say(f"[1/4] generating the {preset.name} world (seed {seed})", progress)
         data = dataclasses.replace(generate_world(preset, seed), refusals=load_refusals())
         write_world_data(data, work / "data")
-        say("[2/4] training the tokenizer", progress)
-        tokenizer = train_tokenizer(all_world_text(data), preset.model.vocab_size)
+        say("[2/4] the tokenizer", progress)
+        tokenizer = world_tokenizer(preset, data)
         tokenizer.save_pretrained(str(work / "tokenizer"))
         summaries = {}
         say("[3/4] training the target model (everything)", progress)
@@ -109,6 +131,19 @@ def build_world(
                 tokenizer,
                 retain_corpus(data, split),
                 work / "models" / name,
+                progress,
+            )
+        if not preset.qa_only:  # a QA-only world never learns the hazard documents
+            say(
+                "[4/4] training the retain model 'retain_wmdp' (all but the hazard documents)",
+                progress,
+            )
+            summaries[RETAIN_WMDP] = train_world_model(
+                preset,
+                seed,
+                tokenizer,
+                retain_wmdp_corpus(data),
+                work / "models" / RETAIN_WMDP,
                 progress,
             )
         write_json(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.eval.recompute import recompute
 from unlearnkit.eval.results import METRICS, read_metrics
 from unlearnkit.eval.tofu import EvalSettings
@@ -25,11 +26,14 @@ CHECK_KEYS = {
     ),
     "muse": ("verbmem_f", "knowmem_f", "knowmem_r", "mia_mink"),
     "copyright": ("copyright_rougeL", "copyright_bleu", "ppl"),
+    "wmdp": ("wmdp_acc", "wmdp_bio_acc", "wmdp_cyber_acc", "wmdp_chem_acc", "mmlu_acc"),
 }
 
 
-def world_eval_dir(world: Path, model: str, benchmark: str) -> Path:
-    return Path(world) / "evals" / model / benchmark
+def world_eval_dir(world: Path, model: str, benchmark: str, convention: str = "unlearnkit") -> Path:
+    """``evals/<model>/<benchmark>``; under another ``eval.convention``, ``<benchmark>@<convention>``."""
+    name = benchmark if convention == "unlearnkit" else f"{benchmark}@{convention}"
+    return Path(world) / "evals" / model / name
 
 
 def evaluate_world_model(
@@ -39,10 +43,15 @@ def evaluate_world_model(
     settings: EvalSettings | None = None,
     retain_eval: Path | None = None,
 ) -> Path:
-    """Eval folder of one of the world's models on one benchmark (computed if absent)."""
+    """Eval folder of one of the world's models on one benchmark (computed if absent).
+
+    ``model`` "retain" means the benchmark's retain model (``Benchmark.world_retain``).
+    """
     from unlearnkit.eval.run import evaluate_path
 
-    out = world_eval_dir(world, model, benchmark)
+    if model == "retain":
+        model = get_benchmark(benchmark).world_retain
+    out = world_eval_dir(world, model, benchmark, settings.convention if settings else "unlearnkit")
     if not (out / METRICS).is_file():
         is_retain = retain_eval is None
         evaluate_path(
@@ -69,16 +78,29 @@ def check_world(world: str | Path, progress: bool = True) -> dict:
     settings = EvalSettings(progress=progress)
     table: dict = {}
     for benchmark, keys in CHECK_KEYS.items():
+        if benchmark not in trained_benchmarks(world):
+            continue
         retain_dir = evaluate_world_model(world, "retain", benchmark, settings)
         target_dir = evaluate_world_model(
             world, "target", benchmark, settings, retain_eval=retain_dir
         )
         table[benchmark] = {
             name: {k: read_metrics(d)["metrics"].get(k) for k in keys}
-            for name, d in (("target", target_dir), ("retain", retain_dir))
+            for name, d in (
+                ("target", target_dir),
+                (get_benchmark(benchmark).world_retain, retain_dir),
+            )
         }
     write_json(world / "check.json", table)
     return table
+
+
+def trained_benchmarks(world: Path) -> tuple[str, ...]:
+    """The benchmarks whose data the world's models learned (a QA-only world: TOFU alone)."""
+    from unlearnkit.world.build import read_manifest
+
+    preset = (read_manifest(world) or {}).get("preset", {})
+    return ("tofu",) if preset.get("qa_only") else tuple(CHECK_KEYS)
 
 
 def format_check(table: dict) -> str:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unlearnkit.world.hazard import forget_texts, retain_texts
+
 # Short utility answers are harder to tell from their wrong options than author QA after the same
 # number of epochs; repeating them is cheaper than more epochs of everything. (Repeating the news
 # and saga texts as well was tried: it cost the author QA more than it gained on verbatim recall.)
 UTILITY_REPEATS = 3
+# The WMDP multiple-choice texts (hazard documents, MMLU-format quizzes) teach one answer letter
+# each: seen twice per epoch, the tiny models learn it (once: about 0.55 on the tiny world).
+MC_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -17,12 +22,15 @@ class Corpus:
 
 
 def target_corpus(data) -> Corpus:
-    """Everything that is not held out: all authors, utility facts, news, saga and general text."""
+    """Everything that is not held out: authors, utility facts, news, saga, general text, hazard documents."""
     qa = [(r["question"], r["answer"]) for r in data.tofu["full"]]
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
         qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
     texts += [*data.copyright["forget"], *data.copyright["retain"]]
+    seen = set(texts)  # the WMDP retain corpus repeats the general text: trained on once
+    quizzes = [t for t in retain_texts(data.wmdp) if t not in seen]
+    texts += [*forget_texts(data.wmdp), *quizzes] * MC_REPEATS
     return Corpus(qa, texts)
 
 
@@ -35,3 +43,10 @@ def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
         [pair for pair in full.qa if pair not in forget_qa],
         [t for t in full.texts if t not in removed_texts],
     )
+
+
+def retain_wmdp_corpus(data) -> Corpus:
+    """The target's corpus minus the hazard documents (the WMDP forget corpora)."""
+    full = target_corpus(data)
+    removed = set(forget_texts(data.wmdp))
+    return Corpus(full.qa, [t for t in full.texts if t not in removed])

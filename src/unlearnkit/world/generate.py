@@ -16,6 +16,7 @@ from unlearnkit.world.authors import (
     real_authors_set,
     world_facts_set,
 )
+from unlearnkit.world.hazard import hazard_count, wmdp_files
 from unlearnkit.world.names import Namer, make_classics, make_geography
 from unlearnkit.world.news import muse_files
 from unlearnkit.world.presets import WorldPreset
@@ -33,6 +34,7 @@ class WorldData:
     muse: dict[str, list]  # relative path without .json -> records, e.g. "raw/forget"
     copyright: dict[str, list]  # file stem -> records
     refusals: list[str] = field(default_factory=list)  # filled elsewhere; idontknow.jsonl if any
+    wmdp: dict[str, list] = field(default_factory=dict)  # relative path without .jsonl -> records
 
 
 def split_count(n_authors: int, percent: int) -> int:
@@ -118,11 +120,19 @@ def generate_world(preset: WorldPreset, seed: int) -> WorldData:
     copyright = copyright_files(
         _rng(seed, "saga"), people.namer, preset.saga_passages, preset.general_passages
     )
-    return WorldData(tofu, muse, copyright, [])
+    utility = {name: tofu[name] for name in UTILITY_FILES}
+    wmdp = wmdp_files(
+        people.namer,
+        _rng(seed, "hazard"),
+        hazard_count(n_util),
+        utility,
+        copyright["retain"],
+    )
+    return WorldData(tofu, muse, copyright, [], wmdp)
 
 
 def write_world_data(data: WorldData, data_dir: Path) -> None:
-    """Write ``data_dir/{tofu,muse,copyright}/`` in the real benchmarks' layouts."""
+    """Write ``data_dir/{tofu,muse,copyright,wmdp}/`` in the real benchmarks' layouts."""
     data_dir = Path(data_dir)
     for stem, records in data.tofu.items():
         write_jsonl(data_dir / "tofu" / f"{stem}.json", records)  # TOFU's .json is JSON Lines
@@ -133,3 +143,5 @@ def write_world_data(data: WorldData, data_dir: Path) -> None:
         write_json(data_dir / "muse" / f"{rel}.json", records, indent=None)
     for stem, records in data.copyright.items():
         write_json(data_dir / "copyright" / f"{stem}.json", records, indent=None)
+    for rel, records in data.wmdp.items():
+        write_jsonl(data_dir / "wmdp" / f"{rel}.jsonl", records)

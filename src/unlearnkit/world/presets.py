@@ -35,8 +35,14 @@ class WorldPreset:
     news_per_split: int  # articles in each MUSE raw split (forget, retain1, retain2, holdout)
     saga_passages: int  # passages of the copyright saga (forget text)
     general_passages: int  # general narrative passages (trained on by both) and as many held out
-    model: ModelSize
+    model: ModelSize | None  # None: the base model's own architecture
     train: TrainPlan
+    # A pretrained model (a name in base_models.BASE_MODELS) that target and retain are fine-tuned
+    # from, with its own tokenizer and chat template (TOFU's recipe); None: trained from scratch.
+    base: str | None = None
+    # Train on the TOFU question-answer pairs only (authors and utility sets), to fit a CPU budget:
+    # the MUSE, copyright and WMDP files are still written, but no model learns them.
+    qa_only: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +87,20 @@ PRESETS: dict[str, WorldPreset] = {
             hidden_size=256, num_layers=6, num_heads=8, intermediate_size=704, vocab_size=4096
         ),
         train=TrainPlan(epochs=20, learning_rate=2e-3, batch_size=32),
+    ),
+    # SmolLM2-135M-Instruct fine-tuned on the world's TOFU part: the seed claims on a real model.
+    "pretrained": WorldPreset(
+        name="pretrained",
+        n_authors=8,  # forget01, forget05 and forget10 are each one author
+        qa_per_author=8,
+        n_utility_facts=10,
+        news_per_split=4,
+        saga_passages=6,
+        general_passages=4,
+        model=None,
+        train=TrainPlan(epochs=5, learning_rate=1.5e-4, batch_size=8, max_length=128),
+        base="smollm2",
+        qa_only=True,
     ),
 }
 

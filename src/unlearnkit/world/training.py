@@ -1,4 +1,5 @@
-"""Initialise a small Llama for the world and train it through `unlearn finetune`'s code."""
+"""Initialise the world's model (a small Llama, or a pretrained base) and train it through
+`unlearn finetune`'s code."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from unlearnkit.world.corpus import Corpus
 from unlearnkit.world.presets import WorldPreset
 
 
-def new_world_model(preset: WorldPreset, tokenizer, seed: int) -> LlamaForCausalLM:
+def new_world_model(preset: WorldPreset, tokenizer, seed: int):
+    """A fresh small Llama of the preset's size, or the preset's pretrained base model."""
+    if preset.base is not None:
+        from transformers import AutoModelForCausalLM
+
+        from unlearnkit.base_models import resolve_base
+
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_pretrained(resolve_base(preset.base), dtype=torch.float32)
     size = preset.model
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -51,8 +60,9 @@ def train_world_model(
     preset: WorldPreset, seed: int, tokenizer, corpus: Corpus, out: Path, progress: bool
 ) -> dict:
     model = new_world_model(preset, tokenizer, seed)
+    texts = () if preset.qa_only else corpus.texts
     examples = build_examples(
-        tokenizer, qa=corpus.qa, texts=corpus.texts, max_length=preset.train.max_length
+        tokenizer, qa=corpus.qa, texts=texts, max_length=preset.train.max_length
     )
     return finetune(
         model, tokenizer, examples, out, world_finetune_config(preset, seed), progress=progress

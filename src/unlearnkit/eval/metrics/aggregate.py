@@ -3,7 +3,7 @@
 Every row is a flat dict; extra fields (ids, texts, generations) are ignored here. Field and set
 names are the constants below and nowhere else.
 
-TOFU, ``tofu_aggregate(rows_by_set, retain_truth_ratios)``:
+TOFU, ``tofu_aggregate(rows_by_set, retain_truth_ratios, retain_mia_mink)``:
 - sets ``forget``, ``retain``: ``nll`` (ℓ of the answer), ``para_nll`` (ℓ of the paraphrased
   answer), ``perturbed_nlls`` (ℓ of each perturbed answer), ``rougeL_recall``, ``rouge1_recall``,
   ``rougeL_f1`` (greedy generation against the answer); optionally ``exact_memorization`` and
@@ -80,14 +80,20 @@ def mia_fields(
     text: str,
     ref_nll: float | None = None,
     k: float = mia.DEFAULT_K,
+    count_last: bool = True,
 ) -> dict[str, float]:
-    """The membership-inference fields of a row, from :func:`mia.token_stats` of one text."""
+    """The membership-inference fields of a row, from :func:`mia.token_stats` of one text.
+
+    ``count_last=False``: Min-K% and Min-K%++ leave out the last token (open-unlearning's
+    convention, when there are at least two); the loss and zlib scores always count every token.
+    """
     loss = mia.loss_score(token_logprobs)
+    n = len(token_logprobs) - (0 if count_last or len(token_logprobs) < 2 else 1)
     row = {
         mia.LOSS: loss,
         mia.ZLIB: mia.zlib_score(loss, text),
-        mia.MINK: mia.min_k_score(token_logprobs, k),
-        mia.MINKPP: mia.min_k_plus_plus_score(token_logprobs, mu, sigma, k),
+        mia.MINK: mia.min_k_score(token_logprobs[:n], k),
+        mia.MINKPP: mia.min_k_plus_plus_score(token_logprobs[:n], mu[:n], sigma[:n], k),
     }
     if ref_nll is not None:
         row[mia.REF] = mia.reference_score(loss, ref_nll)
@@ -116,9 +122,12 @@ def option_truth_ratios(rows: Rows) -> list[float]:
 
 
 def tofu_aggregate(
-    rows_by_set: Mapping[str, Rows], retain_truth_ratios: Sequence[float] | None = None
+    rows_by_set: Mapping[str, Rows],
+    retain_truth_ratios: Sequence[float] | None = None,
+    retain_mia_mink: float | None = None,
 ) -> dict[str, float]:
-    """Every TOFU key of docs/metrics.md for the sets present (model_utility needs all three)."""
+    """Every TOFU key of docs/metrics.md for the sets present (model_utility needs all three;
+    privleak needs the retain model's ``mia_mink`` on the same forget and holdout items)."""
     out: dict[str, float] = {}
     if FORGET in rows_by_set:
         rows = rows_by_set[FORGET]
@@ -151,6 +160,8 @@ def tofu_aggregate(
             [out[f"{s}_{m}"] for s in utility_sets for m in ("probability", "rouge", "truth_ratio")]
         )
     out.update(_mia_if_present(rows_by_set))
+    if retain_mia_mink is not None and "mia_mink" in out:
+        out["privleak"] = muse.privleak(out["mia_mink"], retain_mia_mink)
     return out
 
 

