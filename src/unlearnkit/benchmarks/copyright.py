@@ -61,12 +61,13 @@ class Copyright(Benchmark):
 
     def samples(self, data, split, retain_file):
         from unlearnkit.data.copyright import copyright_source, load_copyright
-        from unlearnkit.data.samples import Sample, read_retain, take_forget
+        from unlearnkit.data.samples import text_corpus
 
         source = copyright_source(data)
-        forget = [Sample(t) for t in load_copyright(source, "forget")]
-        forget, split = take_forget(forget, split, self.name)
-        if retain_file is not None:
-            return forget, read_retain(retain_file), f"file:{retain_file}", split
-        retain = [Sample(t) for t in load_copyright(source, "retain")]
-        return forget, retain, "copyright:retain", split
+        return text_corpus(
+            load_copyright(source, "forget"),
+            split,
+            self.name,
+            retain_file,
+            lambda: (load_copyright(source, "retain"), "copyright:retain"),
+        )

@@ -82,23 +82,25 @@ class MUSE(Benchmark):
     def samples(self, data, split, retain_file):
         """The raw forget texts; retain: raw retain1 + retain2 texts, never the QA knowmem_r scores."""
         from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
-        from unlearnkit.data.samples import Sample, read_retain, take_forget
+        from unlearnkit.data.samples import text_corpus
 
         source = muse_source(data)
-        forget = [Sample(t) for t in load_muse(source, "raw_forget")]
-        forget, split = take_forget(forget, split, self.name)
         if retain_file is not None:
             _check_not_an_eval_part(source, retain_file)
-            return forget, read_retain(retain_file), f"file:{retain_file}", split
-        parts = [p for p in RETAIN_PARTS if has_muse_part(source, p)]
-        if not parts:
-            raise UserError(
-                f"MUSE data at {source.describe()} has no raw retain texts (raw/retain1.json, "
-                "raw/retain2.json) and unlearnkit will not train on knowmem/retain2_qa.json, the QA "
-                "that knowmem_r scores: add the raw retain texts or give a retain file"
-            )
-        retain = [Sample(t) for p in parts for t in load_muse(source, p)]
-        return forget, retain, "muse:" + "+".join(parts), split
+
+        def raw_retain() -> tuple[list[str], str]:
+            parts = [p for p in RETAIN_PARTS if has_muse_part(source, p)]
+            if not parts:
+                raise UserError(
+                    f"MUSE data at {source.describe()} has no raw retain texts (raw/retain1.json, "
+                    "raw/retain2.json) and unlearnkit will not train on knowmem/retain2_qa.json, the QA "
+                    "that knowmem_r scores: add the raw retain texts or give a retain file"
+                )
+            return [t for p in parts for t in load_muse(source, p)], "muse:" + "+".join(parts)
+
+        return text_corpus(
+            load_muse(source, "raw_forget"), split, self.name, retain_file, raw_retain
+        )
 
 
 def forget_side_rows(model, tok, ctx) -> Rows:

@@ -73,13 +73,14 @@ class WMDP(Benchmark):
 
     def samples(self, data, split, retain_file):
         """The raw forget corpora; retain: the retain corpora (RMU's setting), never the MC sets."""
-        from unlearnkit.data.samples import Sample, read_retain, take_forget
+        from unlearnkit.data.samples import text_corpus
         from unlearnkit.data.wmdp import load_corpus, wmdp_source
 
         source = wmdp_source(data)
-        forget = [Sample(t) for t in load_corpus(source, "forget")]
-        forget, split = take_forget(forget, split, self.name)
-        if retain_file is not None:
-            return forget, read_retain(retain_file), f"file:{retain_file}", split
-        retain = [Sample(t) for t in load_corpus(source, "retain")]
-        return forget, retain, "wmdp:retain-corpora", split
+        return text_corpus(
+            load_corpus(source, "forget"),
+            split,
+            self.name,
+            retain_file,
+            lambda: (load_corpus(source, "retain"), "wmdp:retain-corpora"),
+        )

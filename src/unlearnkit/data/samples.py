@@ -4,6 +4,7 @@ no sample is in both)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,22 @@ def take_forget(
             f"{benchmark} split asks for {n} forget samples but the data has {len(forget)}"
         )
     return forget[:n], str(n)
+
+
+def text_corpus(
+    forget_texts: Iterable[str],
+    split: str | None,
+    benchmark: str,
+    retain_file: Path | None,
+    retain: Callable[[], tuple[list[str], str]],
+) -> tuple[list[Sample], list[Sample], str, str]:
+    """A raw-text benchmark's corpus: the forget texts cut to ``split``, and the retain file if one
+    is given, else ``retain()``'s texts with where they came from (read only when needed)."""
+    forget, split = take_forget([Sample(t) for t in forget_texts], split, benchmark)
+    if retain_file is not None:
+        return forget, read_retain(retain_file), f"file:{retain_file}", split
+    texts, where = retain()
+    return forget, [Sample(t) for t in texts], where, split
 
 
 def read_retain(path: Path) -> list[Sample]:
