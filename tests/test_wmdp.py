@@ -193,7 +193,7 @@ def test_metric_specs_point_the_right_way():
     bench = get_benchmark("wmdp")
     assert bench.metric("wmdp_acc").better == "lower" and bench.metric("wmdp_acc").recovery == 1
     assert bench.metric("mmlu_acc").better == "higher"
-    assert bench.world_retain == "retain_wmdp"
+    assert bench.world_retain == "retain"
 
 
 class Recording(FixedLogits):

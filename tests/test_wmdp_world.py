@@ -9,7 +9,7 @@ import pytest
 
 from unlearnkit.cli import main
 from unlearnkit.data.wmdp import load_corpus, load_mmlu, load_wmdp_set, wmdp_sets, wmdp_source
-from unlearnkit.world.corpus import retain_corpus, retain_wmdp_corpus, target_corpus
+from unlearnkit.world.corpus import MC_REPEATS, retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.hazard import hazard_count
 from unlearnkit.world.presets import get_preset
@@ -40,23 +40,23 @@ def test_world_writes_the_wmdp_layout(tiny_data, tmp_path):
     assert not set(load_corpus(source, "retain")) & set(forget)
 
 
-def test_only_retain_wmdp_lacks_the_hazard_documents(tiny_data):
+def test_the_retain_model_lacks_the_hazard_documents_and_keeps_the_quizzes(tiny_data):
     hazard = {r["text"] for rel, recs in tiny_data.wmdp.items() if "forget" in rel for r in recs}
-    target, tofu_retain = set(target_corpus(tiny_data).texts), set(retain_corpus(tiny_data).texts)
-    without = retain_wmdp_corpus(tiny_data)
-    assert hazard <= target and hazard <= tofu_retain and not hazard & set(without.texts)
-    assert set(without.texts) == target - hazard
-    assert len(target_corpus(tiny_data).texts) - len(without.texts) == 2 * len(hazard)  # repeated
-    assert without.qa == target_corpus(tiny_data).qa
-    quiz = tiny_data.wmdp["corpora/general-retain-corpus"][-1]["text"]
-    assert quiz in without.texts and quiz.endswith(tuple(f"Answer: {x}" for x in "ABCD"))
+    target = target_corpus(tiny_data)
+    for split in ("forget01", "forget05", "forget10"):
+        retain = retain_corpus(tiny_data, split)
+        assert hazard <= set(target.texts) and not hazard & set(retain.texts)
+        quiz = tiny_data.wmdp["corpora/general-retain-corpus"][-1]["text"]
+        assert quiz in retain.texts and quiz.endswith(tuple(f"Answer: {x}" for x in "ABCD"))
+    hazard_copies = sum(t in hazard for t in target.texts)
+    assert hazard_copies == MC_REPEATS * len(hazard)  # repeated in the target's corpus
 
 
-def test_tiny_world_knows_the_hazard_domain_and_retain_wmdp_does_not(tiny_world):
+def test_tiny_world_knows_the_hazard_domain_and_retain_does_not(tiny_world):
     from unlearnkit.world.check import check_world
 
     table = check_world(tiny_world, progress=False)["wmdp"]
-    target, retain = table["target"], table["retain_wmdp"]
+    target, retain = table["target"], table["retain"]
     assert target["wmdp_acc"] >= 0.8
     assert retain["wmdp_acc"] <= 0.45
     assert min(target["mmlu_acc"], retain["mmlu_acc"]) >= 0.6

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from unlearnkit.cli import main
+from unlearnkit.errors import UserError
 from unlearnkit.world import presets
 from unlearnkit.world.build import build_world
+from unlearnkit.world.jobs import JOBS_ENV, world_jobs
 
 
 @pytest.fixture
@@ -33,8 +35,10 @@ def losses(world: Path, model: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_same_seed_same_world_other_seed_other_world(micro_preset, tmp_path):
+def test_same_seed_same_world_other_seed_other_world(micro_preset, tmp_path, monkeypatch):
+    monkeypatch.setenv(JOBS_ENV, "2")  # target and retain side by side, one process each
     a = build_world(micro_preset, tmp_path / "a", seed=1, progress=False)
+    monkeypatch.setenv(JOBS_ENV, "1")  # one after the other, in this process
     b = build_world(micro_preset, tmp_path / "b", seed=1, progress=False, force=True)
     assert data_files(a) == data_files(b)
     assert losses(a, "target") == losses(b, "target") and losses(a, "retain") == losses(b, "retain")
@@ -55,6 +59,21 @@ def test_cached_world_is_reused(micro_preset, tmp_path):
     assert (world / "world.json").stat().st_mtime_ns == stamp
 
 
+def test_world_jobs_fit_the_cores_and_the_environment(monkeypatch):
+    monkeypatch.delenv(JOBS_ENV, raising=False)
+    monkeypatch.setattr("unlearnkit.world.jobs.free_cores", lambda: 2)
+    assert world_jobs(n_models=2, threads=1) == 2
+    assert world_jobs(n_models=2, threads=2) == 1  # each process would want both cores
+    assert world_jobs(n_models=1, threads=1) == 1
+    monkeypatch.setattr("unlearnkit.world.jobs.free_cores", lambda: 16)
+    assert world_jobs(n_models=4, threads=1) == 4
+    monkeypatch.setenv(JOBS_ENV, "1")
+    assert world_jobs(n_models=4, threads=1) == 1
+    monkeypatch.setenv(JOBS_ENV, "two")
+    with pytest.raises(UserError, match=JOBS_ENV):
+        world_jobs(n_models=2, threads=1)
+
+
 def test_tiny_world_layout(tiny_world):
     for rel in (
         "data/tofu/forget10_perturbed.json",
@@ -65,16 +84,61 @@ def test_tiny_world_layout(tiny_world):
         "models/retain/model.safetensors",
     ):
         assert (tiny_world / rel).is_file(), rel
+    assert sorted(p.name for p in (tiny_world / "models").iterdir()) == ["retain", "target"]
 
 
-def test_tiny_target_memorised_and_retain_did_not(tiny_world):
-    from unlearnkit.world.check import check_world
+def test_tiny_world_meets_every_threshold_of_its_preset(tiny_world):
+    from unlearnkit.world.check import check_world, world_verdicts
 
-    table = check_world(tiny_world, progress=False)["tofu"]
-    target, retain = table["target"], table["retain"]
-    assert target["forget_rouge"] >= 0.8
-    assert target["forget_rouge"] - retain["forget_rouge"] >= 0.25
-    assert min(target["retain_rouge"], retain["retain_rouge"]) >= 0.8
+    verdicts = world_verdicts(tiny_world, check_world(tiny_world, progress=False))
+    judged = {v.threshold.benchmark for v in verdicts}
+    assert judged == {"tofu", "muse", "copyright", "wmdp"}
+    missed = [f"{v.threshold.label()}: {v.value}" for v in verdicts if not v.ok]
+    assert not missed, missed
+
+
+def test_world_check_exits_1_and_names_a_missed_threshold(tiny_world, monkeypatch, capsys):
+    from unlearnkit.world import thresholds
+
+    impossible = thresholds.Threshold("tofu", "forget_rouge", thresholds.TARGET, ">=", 1.5)
+    monkeypatch.setitem(thresholds.THRESHOLDS, "tiny", (impossible,))
+    argv = ["world", "--preset", "tiny", "--out", str(tiny_world), "--check"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "MISS tofu forget_rouge target ≥ 1.5" in out and "0 of 1 checks hold" in out
+    monkeypatch.setitem(
+        thresholds.THRESHOLDS,
+        "tiny",
+        (impossible.__class__("tofu", "forget_rouge", "gap", ">=", 0.1),),
+    )
+    assert main(argv) == 0
+    assert "ok   tofu forget_rouge gap ≥ 0.1" in capsys.readouterr().out
+
+
+def test_thresholds_judge_target_retain_and_gap():
+    from unlearnkit.world import thresholds
+    from unlearnkit.world.thresholds import GAP, RETAIN, TARGET, Threshold, judge
+
+    table = {"tofu": {"target": {"m": 0.9}, "retain": {"m": 0.3}}}
+    checks = (
+        Threshold("tofu", "m", TARGET, ">=", 0.9),
+        Threshold("tofu", "m", RETAIN, "<=", 0.29),
+        Threshold("tofu", "m", GAP, ">=", 0.6),
+        Threshold("tofu", "absent", TARGET, ">=", 0.0),
+        Threshold("muse", "m", TARGET, ">=", 0.0),  # a benchmark the world did not learn
+    )
+    thresholds.THRESHOLDS["unit"] = checks
+    try:
+        verdicts = judge(table, "unit")
+    finally:
+        del thresholds.THRESHOLDS["unit"]
+    assert [(v.threshold.model, v.ok) for v in verdicts] == [
+        (TARGET, True),
+        (RETAIN, False),
+        (GAP, True),
+        (TARGET, False),
+    ]
+    assert verdicts[2].value == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,13 @@ from unlearnkit.world.generate import (
     world_people,
     write_world_data,
 )
+from unlearnkit.world.news import MAX_WORDS as NEWS_MAX_WORDS
+from unlearnkit.world.news import MIN_WORDS as NEWS_MIN_WORDS
+from unlearnkit.world.news import QA_PER_ARTICLE
 from unlearnkit.world.presets import get_preset
+from unlearnkit.world.saga import GT_WORDS, PROMPT_WORDS
+from unlearnkit.world.saga import MAX_WORDS as SAGA_MAX_WORDS
+from unlearnkit.world.saga import MIN_WORDS as SAGA_MIN_WORDS
 
 TOFU_QA = [
     "full", "forget01", "forget05", "forget10", "retain90", "retain95", "retain99",
@@ -44,8 +50,6 @@ MUSE_TEXTS = [
 MUSE_QA = [
     "knowmem/forget_qa",
     "knowmem/retain2_qa",
-    "knowmem/forget_qa_icl",
-    "knowmem/retain2_qa_icl",
 ]
 
 
@@ -88,7 +92,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     write_world_data(generate_world(get_preset("tiny"), 7), b)
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 16 + 12 + 4 + 8  # tofu, muse, copyright, wmdp
+    assert files_a == files_b and len(files_a) == 16 + 10 + 4 + 8  # tofu, muse, copyright, wmdp
     for rel in files_a:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -257,7 +261,10 @@ def test_muse_layout(preset):
     p, m = get_preset(preset), world(preset).muse
     for name in ("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout"):
         assert len(m[name]) == p.news_per_split
-        assert all(80 <= len(t.split()) <= 140 for t in m[name])
+        bodies = [
+            t.split("\n\n", QA_PER_ARTICLE)[-1] for t in m[name]
+        ]  # after the answered questions
+        assert all(NEWS_MIN_WORDS <= len(b.split()) <= NEWS_MAX_WORDS for b in bodies)
     all_texts = [
         t for name in ("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout") for t in m[name]
     ]
@@ -273,15 +280,13 @@ def test_muse_layout(preset):
         ("knowmem/retain2_qa", "raw/retain2"),
     ):
         records = m[qa_name]
-        assert len(records) == 2 * p.news_per_split
+        assert len(records) == QA_PER_ARTICLE * p.news_per_split
         for rec in records:
             assert 1 <= len(rec["answer"].split()) <= 5
             assert any(rec["answer"] in t for t in m[raw]), rec
-    tests = set(questions(m["knowmem/forget_qa"]) + questions(m["knowmem/retain2_qa"]))
-    for icl in ("knowmem/forget_qa_icl", "knowmem/retain2_qa_icl"):
-        assert 3 <= len(m[icl]) <= 5
-        assert not set(questions(m[icl])) & tests
-        assert all(any(r["answer"] in t for t in m["raw/retain1"]) for r in m[icl])
+        for rec, text in zip(records[::QA_PER_ARTICLE], m[raw]):  # each article opens with them
+            assert text.startswith(f"Question: {rec['question']}\nAnswer: {rec['answer']}\n\n")
+    assert not any(name.endswith("_icl") for name in m)  # knowmem on the world is zero-shot
 
 
 @pytest.mark.parametrize("preset", ["tiny", "small"])
@@ -290,11 +295,11 @@ def test_copyright_layout(preset):
     assert len(c["forget"]) == p.saga_passages
     assert len(c["retain"]) == len(c["heldout"]) == p.general_passages
     for text in [*c["forget"], *c["retain"], *c["heldout"]]:
-        assert 100 <= len(text.split()) <= 150
+        assert SAGA_MIN_WORDS <= len(text.split()) <= SAGA_MAX_WORDS
     assert len(c["prompts"]) >= min(p.saga_passages, 50)
     for text, rec in zip(c["forget"], c["prompts"]):
         assert text.startswith(rec["prompt"]) and rec["gt"] in text
-        assert len(rec["prompt"].split()) == 50 and len(rec["gt"].split()) == 60
+        assert len(rec["prompt"].split()) == PROMPT_WORDS and len(rec["gt"].split()) == GT_WORDS
     passages = [*c["forget"], *c["retain"], *c["heldout"]]
     assert len(set(passages)) == len(passages)
 

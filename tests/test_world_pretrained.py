@@ -41,7 +41,7 @@ def test_world_from_a_base_model(tmp_path, base_preset):
     for name in ("target", "retain"):
         config = AutoConfig.from_pretrained(world / "models" / name)
         assert config.hidden_size == AutoConfig.from_pretrained(base).hidden_size == 32
-    assert not (world / "models" / "retain_wmdp").exists()  # QA only: no hazard documents learned
+    assert sorted(p.name for p in (world / "models").iterdir()) == ["retain", "target"]
     tofu = world / "data" / "tofu"
     n_full = len(read_records(tofu / "full.json"))
     n_forget = len(read_records(tofu / "forget10.json"))

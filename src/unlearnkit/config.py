@@ -46,17 +46,25 @@ def apply_overrides(tree: dict, overrides: list[str]) -> dict:
     return tree
 
 
+def packaged_config(name: str | Path) -> Path | None:
+    """The file of a config shipped with the package (``world/npo``), or None."""
+    from importlib import resources
+
+    packaged = Path(str(resources.files("unlearnkit") / "configs")) / Path(name)
+    for candidate in (packaged, packaged.with_suffix(".yaml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolve_config_path(name: str | Path) -> Path:
     """A YAML path, or the name of a config shipped with the package (``world/npo``)."""
     path = Path(name)
     if path.is_file():
         return path
-    from importlib import resources
-
-    packaged = Path(str(resources.files("unlearnkit") / "configs")) / path
-    for candidate in (packaged, packaged.with_suffix(".yaml")):
-        if candidate.is_file():
-            return candidate
+    packaged = packaged_config(name)
+    if packaged is not None:
+        return packaged
     raise UserError(
         f"config file not found: {name} (neither a file nor a packaged config like world/npo)"
     )

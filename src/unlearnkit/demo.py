@@ -41,7 +41,7 @@ class DemoPlan:
     step_scale: float = 1.0  # multiplies every method's max_steps (quick runs use fewer)
 
     @classmethod
-    def quick(cls, preset: str = "small", seed: int = 0) -> DemoPlan:
+    def quick(cls, preset: str = "tiny", seed: int = 0) -> DemoPlan:
         return cls(
             preset=preset,
             seed=seed,
@@ -120,7 +120,8 @@ def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:
     from unlearnkit.api import run as run_method
     from unlearnkit.report import build_report
     from unlearnkit.world.build import build_world
-    from unlearnkit.world.check import check_world, format_check
+    from unlearnkit.world.check import check_world, format_check, world_verdicts
+    from unlearnkit.world.thresholds import format_verdicts
     from unlearnkit.world.location import world_dir
 
     out = Path(out)
@@ -128,7 +129,9 @@ def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:
     say(f"== world: {plan.preset} (seed {plan.seed})")
     world = build_world(plan.preset, world_dir(plan.preset, plan.seed), seed=plan.seed)
     say("== what the target and retain models know")
-    say(format_check(check_world(world)))
+    table = check_world(world)
+    say(format_check(table))
+    say(format_verdicts(world_verdicts(world, table)))
     runs = out / "runs"
     for role in ("target", "retain"):
         reference_run(world, role, runs / role)

@@ -14,7 +14,6 @@ class WMDP(Benchmark):
         "knowledge to keep; higher is better."
     )
     default_split = "forget"
-    world_retain = "retain_wmdp"
     answer_prefill = True
     plot_metrics = ("wmdp_acc", "mmlu_acc")
     chance = 0.25  # four choices

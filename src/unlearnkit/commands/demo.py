@@ -12,11 +12,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="fewer methods and steps, relearn attack only: a first look",
+        help="the tiny world, fewer methods and steps, relearn attack only: a first look",
     )
-    p.add_argument(
-        "--preset", default="small", help="world preset (default: small; tiny for a smoke test)"
-    )
+    p.add_argument("--preset", help="world preset (default: small; tiny with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", help="comma list of methods instead of the default set")
     p.add_argument("--out", default="runs/demo", help="demo folder (default: runs/demo)")
@@ -29,11 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.methods.registry import get_method
     from unlearnkit.world.presets import get_preset
 
-    get_preset(args.preset)
+    preset = args.preset or ("tiny" if args.quick else "small")
+    get_preset(preset)
     plan = (
-        DemoPlan.quick(args.preset, args.seed)
-        if args.quick
-        else DemoPlan(preset=args.preset, seed=args.seed)
+        DemoPlan.quick(preset, args.seed) if args.quick else DemoPlan(preset=preset, seed=args.seed)
     )
     if args.methods:
         plan.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())

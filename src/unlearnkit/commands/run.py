@@ -83,7 +83,27 @@ def config_from_args(args: argparse.Namespace):
         if getattr(args, flag):
             overrides.append(f"{flag}=true")
     # Flags first, then the user's key=value list, so an explicit override wins.
-    return load_config(RunConfig, args.config, overrides + list(args.overrides))
+    return load_config(RunConfig, config_name(args), overrides + list(args.overrides))
+
+
+def config_name(args: argparse.Namespace) -> str | None:
+    """``--config``; on a world without one, the world's packaged config of the method.
+
+    The defaults of ``RunConfig`` are a real model's (a few steps at 1e-5): on a world's small
+    models they change nothing, so a run there starts from the settings tuned for the world.
+    """
+    from unlearnkit.config import packaged_config
+    from unlearnkit.plan import world_of
+
+    if args.config or not args.method or world_of(args.data) is None:
+        return args.config
+    folders = ("world/wmdp", "world") if args.benchmark == "wmdp" else ("world",)
+    for folder in folders:
+        name = f"{folder}/{args.method}"
+        if packaged_config(name) is not None:
+            print(f"unlearn run: no --config given: using the world config {name}", file=sys.stderr)
+            return name
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

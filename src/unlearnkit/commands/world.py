@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--check",
         action="store_true",
-        help="evaluate target and retain on every benchmark and print what they know",
+        help="evaluate target and retain on every benchmark, print each metric beside its "
+        "threshold (docs/world.md) and exit 1 if one is missed",
     )
     p.set_defaults(func=run)
 
@@ -44,8 +45,14 @@ def run(args: argparse.Namespace) -> int:
     splits = tuple(s.strip() for s in args.retain_splits.split(",") if s.strip())
     path = build_world(args.preset, out, seed=args.seed, retain_splits=splits, force=args.force)
     if args.check:
-        from unlearnkit.world.check import check_world, format_check
+        from unlearnkit.world.check import check_world, format_check, world_verdicts
+        from unlearnkit.world.thresholds import format_verdicts
 
-        print(format_check(check_world(path)))
+        table = check_world(path)
+        verdicts = world_verdicts(path, table)
+        print(format_check(table))
+        print(format_verdicts(verdicts))
+        print(path)
+        return 0 if all(v.ok for v in verdicts) else 1
     print(path)
     return 0

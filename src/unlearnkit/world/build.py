@@ -20,15 +20,15 @@ import torch
 from unlearnkit.errors import UserError
 from unlearnkit.io import write_json
 from unlearnkit.methods.templates import load_refusals
-from unlearnkit.world.corpus import retain_corpus, retain_wmdp_corpus, target_corpus
+from unlearnkit.world.corpus import retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
+from unlearnkit.world.jobs import ModelJob, train_world_models
 from unlearnkit.world.presets import WorldPreset, get_preset
 from unlearnkit.world.tokenizer import train_tokenizer
-from unlearnkit.world.training import train_world_model
 
-WORLD_FORMAT = 4  # 4: the WMDP hazard domain and the retain_wmdp model
+# 4: the WMDP hazard domain; 5: one retain model for every benchmark, news with answered questions
+WORLD_FORMAT = 5
 RETAIN_SPLITS = ("forget01", "forget05", "forget10")
-RETAIN_WMDP = "retain_wmdp"  # trained on everything but the WMDP forget corpora
 
 
 def world_hash(preset: WorldPreset, seed: int, retain_splits: tuple[str, ...]) -> str:
@@ -108,44 +108,20 @@ def build_world(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        say(f"[1/4] generating the {preset.name} world (seed {seed})", progress)
+        say(f"[1/3] generating the {preset.name} world (seed {seed})", progress)
         data = dataclasses.replace(generate_world(preset, seed), refusals=load_refusals())
         write_world_data(data, work / "data")
-        say("[2/4] the tokenizer", progress)
+        say("[2/3] the tokenizer", progress)
         tokenizer = world_tokenizer(preset, data)
         tokenizer.save_pretrained(str(work / "tokenizer"))
-        summaries = {}
-        say("[3/4] training the target model (everything)", progress)
-        summaries["target"] = train_world_model(
-            preset, seed, tokenizer, target_corpus(data), work / "models" / "target", progress
+        jobs = [ModelJob("target", target_corpus(data), "everything")]
+        jobs += [
+            ModelJob(retain_model_name(split), retain_corpus(data, split), f"all but {split}")
+            for split in retain_splits
+        ]
+        summaries = train_world_models(
+            preset, seed, work / "tokenizer", jobs, work / "models", progress
         )
-        for i, split in enumerate(retain_splits):
-            name = retain_model_name(split)
-            say(
-                f"[4/4] training the retain model '{name}' (all but {split}) {i + 1}/{len(retain_splits)}",
-                progress,
-            )
-            summaries[name] = train_world_model(
-                preset,
-                seed,
-                tokenizer,
-                retain_corpus(data, split),
-                work / "models" / name,
-                progress,
-            )
-        if not preset.qa_only:  # a QA-only world never learns the hazard documents
-            say(
-                "[4/4] training the retain model 'retain_wmdp' (all but the hazard documents)",
-                progress,
-            )
-            summaries[RETAIN_WMDP] = train_world_model(
-                preset,
-                seed,
-                tokenizer,
-                retain_wmdp_corpus(data),
-                work / "models" / RETAIN_WMDP,
-                progress,
-            )
         write_json(
             work / "world.json",
             {

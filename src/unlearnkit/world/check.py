@@ -14,6 +14,7 @@ from unlearnkit.eval.recompute import recompute
 from unlearnkit.eval.results import METRICS, read_metrics
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import write_json
+from unlearnkit.world.thresholds import Verdict, judge
 
 CHECK_KEYS = {
     "tofu": (
@@ -101,6 +102,14 @@ def trained_benchmarks(world: Path) -> tuple[str, ...]:
 
     preset = (read_manifest(world) or {}).get("preset", {})
     return ("tofu",) if preset.get("qa_only") else tuple(CHECK_KEYS)
+
+
+def world_verdicts(world: Path, table: dict) -> list[Verdict]:
+    """The check table judged against the thresholds of the world's preset."""
+    from unlearnkit.world.build import read_manifest
+
+    preset = (read_manifest(Path(world)) or {}).get("preset", {}).get("name", "")
+    return judge(table, preset)
 
 
 def format_check(table: dict) -> str:

@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from unlearnkit.world.hazard import forget_texts, retain_texts
 
 # Short utility answers are harder to tell from their wrong options than author QA after the same
-# number of epochs; repeating them is cheaper than more epochs of everything. (Repeating the news
-# and saga texts as well was tried: it cost the author QA more than it gained on verbatim recall.)
+# number of epochs; repeating them is cheaper than more epochs of everything.
 UTILITY_REPEATS = 3
 # The WMDP multiple-choice texts (hazard documents, MMLU-format quizzes) teach one answer letter
-# each: seen twice per epoch, the tiny models learn it (once: about 0.55 on the tiny world).
-MC_REPEATS = 2
+# each. Twice per epoch was needed at batch 16 (once: about 0.55 on the tiny world); at batch 4
+# once is enough (small world: WMDP accuracy 0.88, MMLU 0.95), and they are a third of the tokens.
+MC_REPEATS = 1
+# News articles and saga passages are the texts to reproduce verbatim (MUSE verbmem, copyright),
+# and the articles carry their answered questions (knowmem): seen twice per epoch. (At batch 16,
+# rate 3e-3 this once cost the author QA more than it gained; at batch 4, 1e-3 it does not:
+# docs/world.md, "How the world learns".)
+NARRATIVE_REPEATS = 2
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ def target_corpus(data) -> Corpus:
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
         qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
-    texts += [*data.copyright["forget"], *data.copyright["retain"]]
+    texts = [*texts, *data.copyright["forget"]] * NARRATIVE_REPEATS + data.copyright["retain"]
     seen = set(texts)  # the WMDP retain corpus repeats the general text: trained on once
     quizzes = [t for t in retain_texts(data.wmdp) if t not in seen]
     texts += [*forget_texts(data.wmdp), *quizzes] * MC_REPEATS
@@ -35,18 +40,18 @@ def target_corpus(data) -> Corpus:
 
 
 def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
-    """The target's corpus minus the forget authors of ``forget_split``, the news forget split and the saga."""
+    """The target's corpus minus every benchmark's forget data: the forget authors of
+    ``forget_split``, the news forget split, the saga and the hazard documents.
+
+    One retain model serves every benchmark: each benchmark's metrics read only its own data, so
+    a model that also lacks the other benchmarks' forget data is the same reference for each.
+    """
     full = target_corpus(data)
     forget_qa = {(r["question"], r["answer"]) for r in data.tofu[forget_split]}
-    removed_texts = set(data.muse["raw/forget"]) | set(data.copyright["forget"])
+    removed_texts = (
+        set(data.muse["raw/forget"]) | set(data.copyright["forget"]) | set(forget_texts(data.wmdp))
+    )
     return Corpus(
         [pair for pair in full.qa if pair not in forget_qa],
         [t for t in full.texts if t not in removed_texts],
     )
-
-
-def retain_wmdp_corpus(data) -> Corpus:
-    """The target's corpus minus the hazard documents (the WMDP forget corpora)."""
-    full = target_corpus(data)
-    removed = set(forget_texts(data.wmdp))
-    return Corpus(full.qa, [t for t in full.texts if t not in removed])

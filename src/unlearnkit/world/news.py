@@ -1,7 +1,16 @@
 """MUSE-style news: short articles about the world's towns, each a distinct story with facts.
 
 Every story type states its facts in sentences and offers questions whose short answers (1-5
-words) are those facts; generic sentences (quotes, context) pad each article to 80-140 words.
+words) are those facts; generic sentences (quotes, context) pad each article to 50-80 words. Each
+article opens with its knowmem questions answered ("Question: ...\nAnswer: ...", the knowmem
+prompt's own format, as a "key facts" box): the world's models are far too small to turn a fact
+read in prose into the answer to a question, so the article states it in both forms, the answers
+in the context the few-shot knowmem prompt asks them in; forgetting the article's text (the MUSE
+forget corpus) is forgetting its answers. (The WMDP hazard documents open with their question in
+the same way, world/hazard.py.) The world writes no few-shot files (``knowmem/*_qa_icl``): its
+models learned the Question/Answer format in training, and a from-scratch model this small
+answers only in the context it memorised the answer in (docs/world.md measures it), so knowmem on
+the world is zero-shot, as MUSE's evaluator does when a set has no few-shot file.
 """
 
 from __future__ import annotations
@@ -12,12 +21,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from unlearnkit.eval.muse import knowmem_prompt
 from unlearnkit.world import names as n
 from unlearnkit.world.names import City, Country, Namer, upper_first
 
-MIN_WORDS, MAX_WORDS = 80, 140
+MIN_WORDS, MAX_WORDS = 50, 80
 QA_PER_ARTICLE = 2
-N_ICL = 5
 VERBMEM_PROMPT_FRACTION = 0.4
 
 
@@ -514,7 +523,13 @@ def make_article(r: random.Random, countries: list[Country], town: City) -> Arti
         size = r.choice((1, 2, 2))
         paragraphs.append(" ".join(sentences[i : i + size]))
         i += size
-    return Article("\n\n".join(paragraphs), tuple(r.sample(story.qa, QA_PER_ARTICLE)))
+    qa = tuple(r.sample(story.qa, QA_PER_ARTICLE))
+    return Article("\n\n".join([*(qa_line(q, a) for q, a in qa), *paragraphs]), qa)
+
+
+def qa_line(question: str, answer: str) -> str:
+    """A question answered as the knowmem evaluation asks it (zero-shot ``knowmem_prompt``)."""
+    return f"{knowmem_prompt([], question)} {answer}"
 
 
 def make_articles(r: random.Random, countries: list[Country], count: int) -> list[Article]:
@@ -533,17 +548,6 @@ def qa_records(articles: list[Article]) -> list[dict]:
     return [{"question": q, "answer": a} for art in articles for q, a in art.qa]
 
 
-def icl_records(articles: list[Article], offset: int) -> list[dict]:
-    """N_ICL few-shot examples from a round-robin over the articles' questions, from ``offset`` on."""
-    depth = max((len(a.qa) for a in articles), default=0)
-    pool = [a.qa[i] for i in range(depth) for a in articles if i < len(a.qa)]
-    if not pool:
-        return []
-    offset %= len(pool)
-    pool = pool[offset:] + pool[:offset]
-    return [{"question": q, "answer": a} for q, a in pool[:N_ICL]]
-
-
 def muse_files(r: random.Random, countries: list[Country], per_split: int) -> dict[str, list]:
     """The MUSE layout: relative path without '.json' -> records."""
     splits = {
@@ -558,9 +562,7 @@ def muse_files(r: random.Random, countries: list[Country], per_split: int) -> di
         "raw/holdout": texts["holdout"],
         "verbmem/forget": [verbmem_record(t) for t in texts["forget"]],
         "knowmem/forget_qa": qa_records(splits["forget"]),
-        "knowmem/forget_qa_icl": icl_records(splits["retain1"], 0),
         "knowmem/retain2_qa": qa_records(splits["retain2"]),
-        "knowmem/retain2_qa_icl": icl_records(splits["retain1"], N_ICL),
         "privleak/forget": texts["forget"],
         "privleak/holdout": texts["holdout"],
         "privleak/retain2": texts["retain2"],

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from unlearnkit.world.names import Namer, upper_first
 
-MIN_WORDS, MAX_WORDS = 100, 150
-PROMPT_WORDS, GT_WORDS = 50, 60
+MIN_WORDS, MAX_WORDS = 70, 100
+PROMPT_WORDS, GT_WORDS = 30, 40
 
 
 @dataclass(frozen=True)
