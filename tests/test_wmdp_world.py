@@ -9,7 +9,7 @@ import pytest
 
 from unlearnkit.cli import main
 from unlearnkit.data.wmdp import load_corpus, load_mmlu, load_wmdp_set, wmdp_sets, wmdp_source
-from unlearnkit.world.corpus import MC_REPEATS, retain_corpus, target_corpus
+from unlearnkit.world.corpus import HAZARD_REPEATS, retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.hazard import hazard_count
 from unlearnkit.world.presets import get_preset
@@ -49,7 +49,7 @@ def test_the_retain_model_lacks_the_hazard_documents_and_keeps_the_quizzes(tiny_
         quiz = tiny_data.wmdp["corpora/general-retain-corpus"][-1]["text"]
         assert quiz in retain.texts and quiz.endswith(tuple(f"Answer: {x}" for x in "ABCD"))
     hazard_copies = sum(t in hazard for t in target.texts)
-    assert hazard_copies == MC_REPEATS * len(hazard)  # repeated in the target's corpus
+    assert hazard_copies == HAZARD_REPEATS * len(hazard)  # repeated in the target's corpus
 
 
 def test_tiny_world_knows_the_hazard_domain_and_retain_does_not(tiny_world):

@@ -9,10 +9,10 @@ from unlearnkit.world.hazard import forget_texts, retain_texts
 # Short utility answers are harder to tell from their wrong options than author QA after the same
 # number of epochs; repeating them is cheaper than more epochs of everything.
 UTILITY_REPEATS = 3
-# The WMDP multiple-choice texts (hazard documents, MMLU-format quizzes) teach one answer letter
-# each. Twice per epoch was needed at batch 16 (once: about 0.55 on the tiny world); at batch 4
-# once is enough (small world: WMDP accuracy 0.88, MMLU 0.95), and they are a third of the tokens.
-MC_REPEATS = 1
+# The WMDP multiple-choice texts teach one answer letter each. The hazard documents (the forget
+# side) are seen twice per epoch: once gave the small world's target a WMDP accuracy of 0.72-0.88
+# across tokenizer seeds, under the 0.8 its check asks. The MMLU-format quizzes once (0.87-0.98).
+HAZARD_REPEATS = 2
 # News articles and saga passages are the texts to reproduce verbatim (MUSE verbmem, copyright),
 # and the articles carry their answered questions (knowmem): seen twice per epoch. (At batch 16,
 # rate 3e-3 this once cost the author QA more than it gained; at batch 4, 1e-3 it does not:
@@ -35,7 +35,7 @@ def target_corpus(data) -> Corpus:
     texts = [*texts, *data.copyright["forget"]] * NARRATIVE_REPEATS + data.copyright["retain"]
     seen = set(texts)  # the WMDP retain corpus repeats the general text: trained on once
     quizzes = [t for t in retain_texts(data.wmdp) if t not in seen]
-    texts += [*forget_texts(data.wmdp), *quizzes] * MC_REPEATS
+    texts += [*forget_texts(data.wmdp) * HAZARD_REPEATS, *quizzes]
     return Corpus(qa, texts)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from unlearnkit.errors import UserError
+from unlearnkit.eval.metrics.interval import wilson_interval
 from unlearnkit.logprobs import sequence_logprob
 from unlearnkit.methods.base import (
     Method,
@@ -33,6 +34,7 @@ from unlearnkit.methods.grads import (
 )
 from unlearnkit.methods.losses import npo_loss
 from unlearnkit.methods.prism.probe import (
+    holdout_split,
     pool_hidden,
     pooled_states,
     probe_loss,
@@ -138,10 +140,15 @@ class PRISM(Method):
             if best is None or key > best[0]:
                 best = (key, layer, probe, train_acc, acc, len(x))
         _, self.layer, self.probe, train_acc, acc, n_rows = best
+        n_held = len(holdout_split(y.cpu(), p.probe_holdout, data.seed)[1])
         self.probe_report = {
             "probe_layer": self.layer,
             "probe_train_accuracy": train_acc,
             "probe_heldout_accuracy": acc,
+            "probe_heldout_rows": n_held,
+            "probe_heldout_interval": (
+                None if acc is None else list(wilson_interval(round(acc * n_held), n_held))
+            ),
             "probe_rows": n_rows,
             "probe_layer_scores": {str(k): v for k, v in scores.items()},
         }
