@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import kernels
 import pytest
 import torch
 
@@ -46,7 +47,7 @@ def one_thread():
     Autouse in every module that imports it, restored after each test.
     """
     n = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(kernels.threads())  # 2 under UNLEARNKIT_TEST_KERNELS=threads2
     yield
     torch.set_num_threads(n)
 
