@@ -13,7 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-
 def pytest_configure(config: pytest.Config) -> None:
     """Apply ``UNLEARNKIT_TEST_KERNELS`` (``make test-kernels``) before any test; unknown → error."""
     try:

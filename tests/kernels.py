@@ -14,7 +14,9 @@ def variant() -> str:
     """The kernel variant named by ``UNLEARNKIT_TEST_KERNELS`` ("" = the defaults)."""
     name = os.environ.get(ENV, "").strip()
     if name and name not in VARIANTS:
-        raise ValueError(f"{ENV}={name!r}: unknown kernel variant; use one of {', '.join(VARIANTS)}")
+        raise ValueError(
+            f"{ENV}={name!r}: unknown kernel variant; use one of {', '.join(VARIANTS)}"
+        )
     return name
 
 

@@ -10,10 +10,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import kernels
 import pytest
 import torch
 
+import kernels
 from unlearnkit.config import load_config, resolve_config_path
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import MethodNeeds, StepContext
