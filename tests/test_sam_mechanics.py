@@ -20,7 +20,7 @@ from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixtu
     trained_model,
     write_tofu,
 )
-from tolerance import assert_close_sums, batch_terms
+from tolerance import assert_close_sums, batch_terms, sum_atol
 from unlearnkit.logprobs import batch_nll
 from unlearnkit.methods.base import forward
 from unlearnkit.methods.ga import GA
@@ -70,7 +70,8 @@ def test_sam_gradient_is_taken_at_theta_plus_eps():
     torch.testing.assert_close(g, (theta + eps) ** 3)
     assert (g - (theta - eps) ** 3).abs().max() > 1.0  # θ − ε would be far off
     assert torch.equal(model.theta.detach(), theta)  # restored
-    assert float(logs["sam_applied_norm"]) == pytest.approx(rho, rel=1e-6)
+    norm_atol = sum_atol(torch.float32, theta.numel(), rho)  # ‖ε‖: a float32 sum of 4 squares
+    assert float(logs["sam_applied_norm"]) == pytest.approx(rho, rel=0, abs=norm_atol)
     assert logs["sam_skipped"] == 0.0
 
 
