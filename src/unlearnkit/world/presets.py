@@ -64,7 +64,7 @@ PRESETS: dict[str, WorldPreset] = {
         model=ModelSize(
             hidden_size=128, num_layers=2, num_heads=4, intermediate_size=352, vocab_size=1024
         ),
-        train=TrainPlan(epochs=20, learning_rate=1e-3, batch_size=4),
+        train=TrainPlan(epochs=24, learning_rate=1e-3, batch_size=4),
     ),
     "small": WorldPreset(
         name="small",
