@@ -1,16 +1,16 @@
 """MUSE-style news: short articles about the world's towns, each a distinct story with facts.
 
 Every story type states its facts in sentences and offers questions whose short answers (1-5
-words) are those facts; generic sentences (quotes, context) pad each article to 50-80 words. Each
-article opens with its knowmem questions answered ("Question: ...\nAnswer: ...", the knowmem
-prompt's own format, as a "key facts" box): the world's models are far too small to turn a fact
-read in prose into the answer to a question, so the article states it in both forms, the answers
-in the context the few-shot knowmem prompt asks them in; forgetting the article's text (the MUSE
-forget corpus) is forgetting its answers. (The WMDP hazard documents open with their question in
-the same way, world/hazard.py.) The world writes no few-shot files (``knowmem/*_qa_icl``): its
-models learned the Question/Answer format in training, and a from-scratch model this small
-answers only in the context it memorised the answer in (docs/world.md measures it), so knowmem on
-the world is zero-shot, as MUSE's evaluator does when a set has no few-shot file.
+words) are those facts; generic sentences (quotes, context) pad each article to 50-80 words (a
+story's own sentences may run a few words past). Each article opens with its knowmem questions
+answered ("Question: ...\nAnswer: ...", the knowmem prompt's own format, as a "key facts" box):
+the world's models are far too small to turn a fact read in prose into the answer to a question,
+so the article states it in both forms, and forgetting the article's text (the MUSE forget
+corpus) is forgetting its answers. (The WMDP hazard documents open with their question in the
+same way, world/hazard.py.) The world writes no few-shot files (``knowmem/*_qa_icl``): its models
+learned the Question/Answer format in training, and a from-scratch model this small answers only
+in the context it memorised the answer in (docs/world.md measures it), so knowmem on the world is
+zero-shot, as MUSE's evaluator runs a set that has no few-shot file.
 """
 
 from __future__ import annotations
