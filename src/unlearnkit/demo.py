@@ -121,8 +121,8 @@ def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:
     from unlearnkit.report import build_report
     from unlearnkit.world.build import build_world
     from unlearnkit.world.check import check_world, format_check, world_verdicts
-    from unlearnkit.world.thresholds import format_verdicts
     from unlearnkit.world.location import world_dir
+    from unlearnkit.world.thresholds import format_verdicts
 
     out = Path(out)
     start = time.perf_counter()
