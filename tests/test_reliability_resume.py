@@ -29,7 +29,7 @@ import time
 from unlearnkit.train.trainer import UnlearnTrainer
 _step = UnlearnTrainer.training_step
 def _slow_step(self, *args, **kwargs):
-    time.sleep(0.5)
+    time.sleep(1.0)  # 6 s of training left after checkpoint-2: room for a loaded machine
     return _step(self, *args, **kwargs)
 UnlearnTrainer.training_step = _slow_step
 """
