@@ -383,6 +383,51 @@ def test_relearning_verdict_is_judged_against_what_was_forgotten(tmp_path):
     found = {f.title: f for f in findings(load_runs([runs]))}
     verdict = found["Relearning"]  # only npo forgot enough to be judged
     assert verdict.value == "npo"
-    assert (
-        "21% of the 0.580 it forgot" in verdict.detail and "forgot too little: ga" in verdict.detail
-    )
+    assert "21% of the 0.580 it forgot" in verdict.detail and "did not forget: ga" in verdict.detail
+
+
+def lazy_rmu(runs: Path, forget_rouge: float = 0.97) -> None:
+    """An RMU run that forgot nothing: the target's utility and a big 'leak' under quantization."""
+    quantize = {"quantize": [attack("int4-group128", 4, 0.99, 0.40)]}
+    metrics = {**TOFU["npo"], "forget_rouge": forget_rouge, "model_utility": 0.60,
+               "forget_quality": 0.5}  # fmt: skip
+    write_run(runs / "rmu", "rmu", "unlearned", metrics, attacks=quantize)
+
+
+def test_headline_verdicts_are_among_the_models_that_forgot(tmp_path):
+    """A model that did not move forget_rouge a quarter of the gap is never 'best' (utility, forget
+    quality, attack leak): the best among those that forgot is named and it is listed aside."""
+    from unlearnkit.report.tables import findings
+
+    runs = tmp_path / "runs"
+    write_run(runs / "target", "finetune", "target", {**TOFU["target"], **COMMON})
+    write_run(runs / "retain", "finetune", "retain", {**TOFU["retain"], **COMMON})
+    lazy_rmu(runs)  # moved 0.01 of a 0.58 gap
+    small_leak = {"quantize": [attack("int4-group128", 4, 0.45, 0.58)]}
+    write_run(runs / "npo", "npo", "unlearned", TOFU["npo"], attacks=small_leak)
+    write_run(runs / "sga", "sga", "unlearned", TOFU["sga"])
+    found = {f.title: f for f in findings(load_runs([runs]))}
+    utility, quality = found["Best model utility"], found["Best forget quality"]
+    assert (utility.value, quality.value) == ("sga", "sga")
+    assert utility.detail == "model_utility 0.55 (target: 0.60); did not forget: rmu"
+    assert quality.detail.endswith("; did not forget: rmu")
+    leak = found["Largest attack leak"]
+    assert leak.value == "npo" and leak.detail.endswith("; did not forget: rmu")
+
+
+def test_no_best_is_named_when_no_model_forgot(tmp_path):
+    """Every unlearned model kept the target's knowledge: the cards say so and name no model."""
+    runs = tmp_path / "runs"
+    write_run(runs / "target", "finetune", "target", {**TOFU["target"], **COMMON})
+    write_run(runs / "retain", "finetune", "retain", {**TOFU["retain"], **COMMON})
+    lazy_rmu(runs)
+    write_run(runs / "ga", "ga", "unlearned", {**TOFU["ga"], "forget_rouge": 0.90})
+    from unlearnkit.report.tables import findings
+
+    md_path, _ = build_report([runs], tmp_path / "out", timestamp=None)
+    found = {f.title: f for f in findings(load_runs([runs]))}
+    for title in ("Best model utility", "Best forget quality"):
+        assert found[title].value == "none forgot"
+        assert "did not forget: ga, rmu" in found[title].detail
+    assert found["Attacks"].value == "none forgot"
+    assert "**Best model utility:** none forgot" in md_path.read_text(encoding="utf-8")

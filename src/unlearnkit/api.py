@@ -140,6 +140,9 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
     result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
+    if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
+        result["forgetting"] = forgetting
+        _write(out, result)
     if cfg.save_model:  # the card of the saved model gets the headline metrics
         write_card(out / "model", unlearned_card(summary, plan.model_path, result))
     _evaluate_extra(plan, model, tok, out, progress)
@@ -247,6 +250,38 @@ def _evaluate_extra(plan: RunPlan, model, tok, out: Path, progress: bool) -> Non
             settings=eval_settings(cfg, progress),
             info={"method": cfg.method, "role": "unlearned"},
         )
+
+
+def target_eval(plan: RunPlan) -> Path | None:
+    """The target model's stored eval folder for this run's benchmark, if the run unlearns a
+    world's target on the split the world evaluated it on (``evals/target/<benchmark>``)."""
+    from unlearnkit.world.check import world_eval_dir
+
+    cfg = plan.cfg
+    world = world_of(cfg.data.path)
+    if world is None or plan.split != TOFU_SPLIT:
+        return None
+    if Path(plan.model_path).expanduser().resolve() != (world / "models" / "target").resolve():
+        return None
+    folder = world_eval_dir(world, "target", cfg.data.benchmark, cfg.eval.convention)
+    return folder if (folder / METRICS).is_file() else None
+
+
+def _forgetting(plan: RunPlan, result: dict, retain_eval: Path | None) -> dict | None:
+    """How far the run moved its forget metric from the target's value, as a share of the
+    target-to-retain gap (``forgetting`` in metrics.json); None without both references."""
+    from unlearnkit.eval.results import read_metrics
+    from unlearnkit.forgetting import forget_metric, forgetting_record
+
+    key, target = forget_metric(plan.cfg.data.benchmark), target_eval(plan)
+    if key is None or target is None or retain_eval is None:
+        return None
+    return forgetting_record(
+        result.get("metrics", {}).get(key),
+        read_metrics(target).get("metrics", {}).get(key),
+        read_metrics(retain_eval).get("metrics", {}).get(key),
+        key,
+    )
 
 
 def _write(out: Path, result: dict) -> dict:

@@ -142,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return DIVERGED
     print(f"run written to {out}")
+    from unlearnkit.forgetting import did_not_move
+
+    if line := did_not_move(result.get("forgetting")):
+        print(line, file=sys.stderr)
     return 0
 
 
