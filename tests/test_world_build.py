@@ -10,9 +10,9 @@ import pytest
 
 from unlearnkit.cli import main
 from unlearnkit.errors import UserError
+from unlearnkit.jobs import JOBS_ENV, job_count
 from unlearnkit.world import presets
 from unlearnkit.world.build import build_world
-from unlearnkit.world.jobs import JOBS_ENV, world_jobs
 
 
 @pytest.fixture
@@ -59,19 +59,19 @@ def test_cached_world_is_reused(micro_preset, tmp_path):
     assert (world / "world.json").stat().st_mtime_ns == stamp
 
 
-def test_world_jobs_fit_the_cores_and_the_environment(monkeypatch):
+def test_job_count_fits_the_cores_and_the_environment(monkeypatch):
     monkeypatch.delenv(JOBS_ENV, raising=False)
-    monkeypatch.setattr("unlearnkit.world.jobs.free_cores", lambda: 2)
-    assert world_jobs(n_models=2, threads=1) == 2
-    assert world_jobs(n_models=2, threads=2) == 1  # each process would want both cores
-    assert world_jobs(n_models=1, threads=1) == 1
-    monkeypatch.setattr("unlearnkit.world.jobs.free_cores", lambda: 16)
-    assert world_jobs(n_models=4, threads=1) == 4
+    monkeypatch.setattr("unlearnkit.jobs.free_cores", lambda: 2)
+    assert job_count(n_jobs=2, threads=1) == 2
+    assert job_count(n_jobs=2, threads=2) == 1  # each process would want both cores
+    assert job_count(n_jobs=1, threads=1) == 1
+    monkeypatch.setattr("unlearnkit.jobs.free_cores", lambda: 16)
+    assert job_count(n_jobs=4, threads=1) == 4
     monkeypatch.setenv(JOBS_ENV, "1")
-    assert world_jobs(n_models=4, threads=1) == 1
+    assert job_count(n_jobs=4, threads=1) == 1
     monkeypatch.setenv(JOBS_ENV, "two")
     with pytest.raises(UserError, match=JOBS_ENV):
-        world_jobs(n_models=2, threads=1)
+        job_count(n_jobs=2, threads=1)
 
 
 def test_tiny_world_layout(tiny_world):

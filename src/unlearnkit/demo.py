@@ -8,9 +8,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.eval.results import METRICS
+from unlearnkit.forgetting import did_not_move
+from unlearnkit.io import read_json, write_json
+from unlearnkit.jobs import job_count, run_jobs
 
 FULL_METHODS = ("ga", "gd", "npo", "simnpo", "idkdpo", "rmu", "sga", "flat", "prism")
 QUICK_METHODS = ("ga", "npo", "sga", "flat", "prism")
@@ -58,7 +63,6 @@ def say(message: str) -> None:
 
 def reference_run(world: Path, role: str, out: Path) -> None:
     """A run folder for the target or retain model from the world's evals (no training)."""
-    from unlearnkit.io import read_json, write_json
     from unlearnkit.world.check import evaluate_world_model
 
     everything = (MAIN_BENCHMARK, *EXTRA_BENCHMARKS)
@@ -102,7 +106,6 @@ def method_config(name: str, world: Path, out: Path, plan: DemoPlan):
 def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> None:
     """Attack the target or retain model too, so the report shows what attacks do to them."""
     from unlearnkit.attacks.runner import run_attacks
-    from unlearnkit.io import read_json, write_json
     from unlearnkit.models import load_model_and_tokenizer
 
     cfg = method_config("ga", world, run_dir, plan)
@@ -117,7 +120,6 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
 
 def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:
     """Run the whole demo into ``out``; return the HTML report's path."""
-    from unlearnkit.api import run as run_method
     from unlearnkit.report import build_report
     from unlearnkit.world.build import build_world
     from unlearnkit.world.check import check_world, format_check, world_verdicts
@@ -138,21 +140,42 @@ def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:
         if plan.attacks:
             say(f"== attacks on the {role} model")
             attack_reference(world, role, runs / role, plan)
-    for i, name in enumerate(plan.methods, 1):
-        say(f"== [{i}/{len(plan.methods)}] {name}")
-        run_dir = runs / name
-        if run_dir.exists() and overwrite:
-            shutil.rmtree(run_dir)
-        run_method(method_config(name, world, run_dir, plan))
+    run_methods(world, runs, plan, overwrite)
     _, html = build_report([out], out, title=f"unlearnkit demo: {plan.preset} world, forget10")
     print_table(runs, ("target", "retain", *plan.methods))
     say(f"demo finished in {time.perf_counter() - start:.0f} s")
     return html
 
 
-def print_table(runs: Path, names: tuple[str, ...]) -> None:
-    from unlearnkit.io import read_json
+def _run_method(name: str, world: Path, run_dir: Path, plan: DemoPlan) -> None:
+    from unlearnkit.api import run as run_method
 
+    run_method(method_config(name, world, run_dir, plan))
+
+
+def run_methods(world: Path, runs: Path, plan: DemoPlan, overwrite: bool) -> None:
+    """Every method of the plan, side by side when cores are free (unlearnkit.jobs; each run
+    seeds itself, so the numbers are a sequential demo's); logs under ``runs/../logs``."""
+    for name in plan.methods:
+        if (runs / name).exists() and overwrite:
+            shutil.rmtree(runs / name)
+    calls = [(name, world, runs / name, plan) for name in plan.methods]
+    n = job_count(len(calls), torch.get_num_threads())
+    if n == 1:
+        for i, (name, *rest) in enumerate(calls, 1):
+            say(f"== [{i}/{len(calls)}] {name}")
+            _run_method(name, *rest)
+        return
+    logs = [runs.parent / "logs" / f"{name}.log" for name in plan.methods]
+    say(f"== {', '.join(plan.methods)}: {n} processes, each one's output in {logs[0].parent}/")
+    run_jobs(_run_method, calls, n, logs)
+    for name in plan.methods:
+        line = did_not_move(read_json(runs / name / METRICS).get("forgetting"))
+        if line:
+            say(f"{name}: {line}")
+
+
+def print_table(runs: Path, names: tuple[str, ...]) -> None:
     print(f"{'model':<10}" + "".join(f"{k:>20}" for k in TABLE_KEYS))
     for name in names:
         metrics = read_json(runs / name / METRICS)["metrics"]
