@@ -166,7 +166,13 @@ def test_bf16_sam_gradient_keeps_the_fp32_shift_where_the_weights_round_eps_away
     assert float(seen.cos) < 0.6  # and the measure says so
 
 
-def test_trainer_hands_the_runs_autocast_dtype_to_the_perturbation(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [("sam", {"base": "ga", "rho": 0.05}), ("prism", {"rho": 0.05, "probe_epochs": 2})],
+)
+def test_trainer_hands_the_runs_autocast_dtype_to_the_perturbation(
+    data, tmp_path, monkeypatch, method, params
+):
     casts = []
     real = trainer_module.perturbation
 
@@ -177,12 +183,9 @@ def test_trainer_hands_the_runs_autocast_dtype_to_the_perturbation(data, tmp_pat
     monkeypatch.setattr(trainer_module, "perturbation", spy)
     for precision, want in (("mixed-bf16", BF16), ("fp32", None)):
         casts.clear()
-        cfg = tiny_config(
-            data, "sam", {"base": "ga", "rho": 0.05}, max_steps=1, precision=precision
-        )
-        summary = unlearn(
-            cfg, trained_model(), tiny_tokenizer(), tmp_path / precision, progress=False
-        )
+        cfg = tiny_config(data, method, params, max_steps=1, precision=precision)
+        model = trained_model()
+        summary = unlearn(cfg, model, tiny_tokenizer(), tmp_path / precision, progress=False)
         assert casts == [want]
         (step,) = [h for h in summary["log_history"] if "loss" in h]
         assert step["sam_seen_cos"] > 0.99

@@ -76,9 +76,8 @@ PRECISIONS = ("auto", "fp32", "mixed-bf16", "bf16")
 PURE_BF16 = (
     "train.precision: bf16 trains the bf16 weights themselves: an AdamW update smaller than half a "
     "bf16 step of the weight (2^-9 of it) is rounded away, so at lr 1e-5 most weights do not move "
-    "(measured: 5 steps changed ~12% of them against 100% with mixed-bf16), and SAM / PRISM "
-    "perturbations mostly vanish (see sam_applied_norm). Use precision: mixed-bf16 (fp32 master "
-    "weights, bf16 autocast) unless memory forces this; docs/precision.md"
+    "(measured: 5 steps changed ~12% of them against 100% with mixed-bf16). Use precision: "
+    "mixed-bf16 (fp32 master weights, bf16 autocast) unless memory forces this; docs/precision.md"
 )
 
 

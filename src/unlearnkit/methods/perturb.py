@@ -70,19 +70,19 @@ class _Plan:
         users = parameter_users(model)
         self.hooked: dict[nn.Module, dict[str, torch.Tensor]] = {}
         self.in_place: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.additive: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.through_hooks: list[tuple[torch.Tensor, torch.Tensor]] = []
         for p, e in zip(params, eps, strict=True):
             if e is None:
                 continue
             where = users.get(id(p), [])
             hook = additive and where and all(_additive(m, n) for m, n in where) and _plain(p)
             if hook:
-                self.additive.append((p, e))
+                self.through_hooks.append((p, e))
                 for module, name in where:
                     self.hooked.setdefault(module, {})[name] = e
             else:
                 self.in_place.append((p, e))
-        self.cast = {id(p) for p, _ in (*self.additive, *self.in_place) if _cast(users, p)}
+        self.cast = {id(p) for p, _ in (*self.through_hooks, *self.in_place) if _cast(users, p)}
 
 
 def _plain(p: torch.Tensor) -> bool:
@@ -159,7 +159,7 @@ def perturbation(
                 ),
                 (
                     (e.to(compute) if compute is not None and id(p) in plan.cast else e, e)
-                    for p, e in plan.additive
+                    for p, e in plan.through_hooks
                 ),
             )
         )
