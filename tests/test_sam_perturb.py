@@ -102,6 +102,38 @@ def test_additive_embedding_adds_its_eps_rows_in_fp32():
     torch.testing.assert_close(moved - base, eps[0][ids], rtol=0.0, atol=atol)
 
 
+def test_lora_eps_reaches_the_layer_output_past_peft_s_bf16_cast():
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.2, target_modules=["proj"])
+    model = inject_adapter_in_model(config, EmbedLinear())
+    params = [p for n, p in model.named_parameters() if "lora_" in n]
+    with torch.no_grad():
+        for p in params:
+            p.normal_(0.0, 0.1)  # B ≠ 0, so that ε of A shows too
+    _on_bf16_grid(model).train()  # dropout on: the hooks must use the layer's own mask
+    eps = _tiny_eps(params, 1e-5)  # far below half a bf16 step of the adapters' weights
+    ids = torch.arange(11)
+
+    def out(**perturb):
+        torch.manual_seed(1)  # the same dropout mask in every forward
+        if not perturb:
+            return model(ids).float()
+        with perturbation(model, params, eps, **perturb):
+            return model(ids).float()
+
+    with torch.no_grad():
+        want = out(cast=None) - out()  # fp32, θ + ε written into the adapters
+        with torch.autocast("cpu", dtype=BF16):
+            base = out()
+            additive = out(cast=BF16) - base
+            in_place = out(cast=BF16, additive=False) - base
+    assert float(in_place.abs().max()) < 1e-2 * float(want.abs().max())  # rounded away
+    cos = float((additive * want).sum() / (additive.norm() * want.norm()))
+    assert cos > 0.99
+    assert float(additive.norm() / want.norm()) == pytest.approx(1.0, abs=0.05)
+
+
 def test_perturbation_restores_every_weight_and_removes_its_hooks():
     model = trained_model()
     start = copy.deepcopy(model)
@@ -167,11 +199,15 @@ def test_bf16_sam_gradient_keeps_the_fp32_shift_where_the_weights_round_eps_away
 
 
 @pytest.mark.parametrize(
-    ("method", "params"),
-    [("sam", {"base": "ga", "rho": 0.05}), ("prism", {"rho": 0.05, "probe_epochs": 2})],
+    ("method", "params", "lora"),
+    [
+        ("sam", {"base": "ga", "rho": 0.05}, 0),
+        ("prism", {"rho": 0.05, "probe_epochs": 2}, 0),
+        ("sam", {"base": "ga", "rho": 0.05}, 2),
+    ],
 )
 def test_trainer_hands_the_runs_autocast_dtype_to_the_perturbation(
-    data, tmp_path, monkeypatch, method, params
+    data, tmp_path, monkeypatch, method, params, lora
 ):
     casts = []
     real = trainer_module.perturbation
@@ -184,6 +220,7 @@ def test_trainer_hands_the_runs_autocast_dtype_to_the_perturbation(
     for precision, want in (("mixed-bf16", BF16), ("fp32", None)):
         casts.clear()
         cfg = tiny_config(data, method, params, max_steps=1, precision=precision)
+        cfg.lora.r = lora
         model = trained_model()
         summary = unlearn(cfg, model, tiny_tokenizer(), tmp_path / precision, progress=False)
         assert casts == [want]

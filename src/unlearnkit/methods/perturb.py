@@ -5,7 +5,8 @@ master weights reaches the forward as bf16(θ + ε) − bf16(θ): at ρ = 0.01 o
 rounding (docs/precision.md). :func:`perturbation` therefore applies ε to the weights of linear maps
 and embeddings through an *additive path*: the weight stays θ and a forward hook adds the map of ε
 (``F.linear(x, ε)``, ``F.embedding(ids, ε)``) to the module's output, summed in fp32, so the matmul
-sees bf16(ε) with ε's own exponent. Every other parameter (norm weights, biases of other modules,
+sees bf16(ε) with ε's own exponent; a peft LoRA adapter's ε goes in as the exact change of its
+layer's output, after peft casts that output back to bf16. Every other parameter (norm weights, biases of other modules,
 parameters a hook cannot reach, sharded DTensors) gets θ + ε written into it and copied back after,
 as before. :func:`seen_perturbation`'s measure of what the forward sees is logged by the SAM step.
 """
@@ -55,6 +56,58 @@ def _delta(module: nn.Module, args: tuple, eps: dict[str, torch.Tensor]) -> torc
     return out if bias is None else out + bias
 
 
+def _lora_adapters(model: nn.Module) -> dict[int, tuple[nn.Module, str, str]]:
+    """id of each parameter of a peft LoRA adapter (plain linear A and B, no A bias, no variant
+    such as DoRA) → (its LoRA layer, adapter name, role "A", "B" or "b")."""
+    found: dict[int, tuple[nn.Module, str, str]] = {}
+    for layer in model.modules():
+        a_maps, b_maps = getattr(layer, "lora_A", None), getattr(layer, "lora_B", None)
+        if not (isinstance(a_maps, nn.ModuleDict) and isinstance(b_maps, nn.ModuleDict)):
+            continue
+        for name, a in a_maps.items():
+            if name not in b_maps:
+                continue
+            b = b_maps[name]
+            plain = isinstance(a, nn.Linear) and isinstance(b, nn.Linear) and a.bias is None
+            if not plain or name in getattr(layer, "lora_variant", {}):
+                continue
+            for role, p in (("A", a.weight), ("B", b.weight), ("b", b.bias)):
+                if p is not None:
+                    found[id(p)] = (layer, name, role)
+    return found
+
+
+def _lora_hooks(layer: nn.Module, name: str, eps: dict[str, torch.Tensor]) -> list:
+    """Hooks that add the exact change of a LoRA layer's output to it, after peft's own sum.
+
+    peft computes base(x) + s·B(A(z)) and casts it back to the base output's dtype (bf16 under
+    autocast), which would round a small change away; so the change s·[(B+ε_B)(A+ε_A) − BA]z =
+    s·[ε_B·u + (B+ε_B)·ε_A·z] (u = A z as the layer computed it, ε_b added with ε_B) is added in
+    fp32 to the layer's output. z and u come from a hook on A, so dropout's mask is the layer's."""
+    a, b = layer.lora_A[name], layer.lora_B[name]
+    seen: dict[str, torch.Tensor] = {}
+
+    def keep(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        seen["z"], seen["u"] = args[0], output
+
+    def add(module: nn.Module, args: tuple, output: torch.Tensor):
+        if "u" not in seen:  # the adapter did not run (disabled, merged, not active)
+            return None
+        z, u = seen.pop("z"), seen.pop("u")
+        e_a, e_b, e_bias = eps.get("A"), eps.get("B"), eps.get("b")
+        delta = torch.zeros((), device=output.device)
+        if e_b is not None:
+            delta = delta + F.linear(u, e_b, e_bias).float()
+        elif e_bias is not None:
+            delta = delta + e_bias.float()
+        if e_a is not None:
+            weight = b.weight if e_b is None else b.weight + e_b
+            delta = delta + F.linear(F.linear(z, e_a), weight).float()
+        return output.float() + layer.scaling[name] * delta
+
+    return [a.register_forward_hook(keep), layer.register_forward_hook(add)]
+
+
 def _hook(eps: dict[str, torch.Tensor]):
     def add(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
         # In fp32: a bf16 sum would round the small δ away again against the bf16 output.
@@ -64,19 +117,25 @@ def _hook(eps: dict[str, torch.Tensor]):
 
 
 class _Plan:
-    """Which parameters take ε through a hook (``hooked``: module → {name: ε}) and which in place."""
+    """Which parameters take ε through a hook (``hooked``: module → {name: ε}; ``lora``: (LoRA
+    layer, adapter) → {role: ε}) and which in place."""
 
     def __init__(self, model: nn.Module, params: Sequence[torch.Tensor], eps, additive: bool):
         users = parameter_users(model)
+        adapters = _lora_adapters(model) if additive else {}
         self.hooked: dict[nn.Module, dict[str, torch.Tensor]] = {}
+        self.lora: dict[tuple[nn.Module, str], dict[str, torch.Tensor]] = {}
         self.in_place: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.through_hooks: list[tuple[torch.Tensor, torch.Tensor]] = []
         for p, e in zip(params, eps, strict=True):
             if e is None:
                 continue
             where = users.get(id(p), [])
-            hook = additive and where and all(_additive(m, n) for m, n in where) and _plain(p)
-            if hook:
+            if id(p) in adapters and len(where) == 1 and _plain(p):
+                layer, name, role = adapters[id(p)]
+                self.lora.setdefault((layer, name), {})[role] = e
+                self.through_hooks.append((p, e))
+            elif additive and where and all(_additive(m, n) for m, n in where) and _plain(p):
                 self.through_hooks.append((p, e))
                 for module, name in where:
                     self.hooked.setdefault(module, {})[name] = e
@@ -147,6 +206,8 @@ def perturbation(
     compute = cast if cast in LOW else None
     plan = _Plan(model, params, eps, additive=additive and compute is not None)
     handles = [m.register_forward_hook(_hook(e)) for m, e in plan.hooked.items()]
+    for (layer, name), e in plan.lora.items():
+        handles += _lora_hooks(layer, name, e)
     with torch.no_grad():
         saved = [p.detach().clone() for p, _ in plan.in_place]
         for (p, e), s in zip(plan.in_place, saved, strict=True):
