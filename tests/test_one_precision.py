@@ -70,6 +70,25 @@ def test_rmu_activation_norm_is_measured_under_the_policy_autocast(data, tmp_pat
     assert run.method.activation_norm == pytest.approx(bf16, rel=1e-6)
 
 
+def test_prism_probe_states_are_pooled_under_the_policy_autocast(data, tmp_path, monkeypatch):
+    from unlearnkit.methods.prism import method as prism
+
+    seen = []
+    real = prism.pooled_states
+
+    def spy(model, examples, layer, pad_id, device, batch_size, autocast):
+        with autocast():
+            seen.append(torch.is_autocast_enabled("cpu"))
+        return real(model, examples, layer, pad_id, device, batch_size, autocast)
+
+    monkeypatch.setattr(prism, "pooled_states", spy)
+    for precision, want in (("mixed-bf16", True), ("fp32", False)):
+        seen.clear()
+        cfg = tiny_config(data, "prism", {"probe_epochs": 1}, precision=precision)
+        build_trainer(cfg, _bf16_start(), tiny_tokenizer(), tmp_path / precision, progress=False)
+        assert seen == [want, want]  # forget rows, retain rows
+
+
 def test_live_reference_stores_linear_weights_in_bf16_and_runs_under_autocast(data, tmp_path):
     cfg = tiny_config(data, "kl", {}, max_steps=1, precision="mixed-bf16")
     run = build_trainer(cfg, _bf16_start(), tiny_tokenizer(), tmp_path, progress=False)
