@@ -4,9 +4,10 @@ On a random Llama (default ~150M parameters) and synthetic TOFU-shaped data it r
 unlearning steps of NPO, SAM (over NPO) and PRISM through ``unlearn()``, in
 ``precision: mixed-bf16`` (fp32 master weights, bf16 autocast) and ``bf16`` (pure), on one process
 and, with two or more GPUs, on two (``accelerate launch --multi_gpu``, DDP). It prints per run the
-peak GPU memory, forget tokens/s, the losses and ``sam_applied_norm``/ρ, and for one SAM step the
-cosine between the perturbation the weights hold and the intended ε. Without CUDA it says so in
-one line and exits 0.
+peak GPU memory, forget tokens/s, the losses and ``sam_applied_norm``/ρ (the norm of what the
+forward sees of ε), and for one SAM ε the cosine and norm ratio of what a bf16-autocast forward
+sees of it, written into the weights and through SAM's additive path (``methods.perturb``).
+Without CUDA it says so in one line and exits 0.
 
     .venv/bin/python bench/gpu_check.py [--steps 5] [--hidden 1024] [--layers 12]
 """
@@ -145,27 +146,29 @@ def run_one(work: Path, method: str, precision: str, steps: int, batch: int) -> 
         "tokens_per_s": tokens / summary["runtime_s"],
         "losses": [round(h["loss"], 4) for h in steps_logged],
         "applied_over_rho": None if rho is None else [round(a / rho, 4) for a in applied if a],
+        "seen_cos": [round(h["sam_seen_cos"], 4) for h in steps_logged if "sam_seen_cos" in h],
     }
 
 
-def eps_cosine(work: Path, precision: str, rho: float = 0.01) -> float:
-    """cos(applied, intended ε) of one SAM perturbation of the model in ``precision``."""
-    from bench.sam_precision import _compare, engine_for
-
+def seen_eps(work: Path, precision: str, rho: float = 0.01) -> dict[str, tuple[float, float]]:
+    """What a bf16-autocast forward sees of one SAM ε in ``precision``: (cos with ε, norm / ρ),
+    with ε written into the weights (before) and through the additive path (what SAM does now)."""
     from unlearnkit.methods.grads import sam_perturbation
+    from unlearnkit.methods.perturb import perturbation
     from unlearnkit.models import load_model, precision_dtype
 
     model = load_model(work / "model", device=_local_device(), dtype="bf16")
     model.to(precision_dtype(precision)).train()
+    params = list(model.parameters())
     ids = torch.randint(0, model.config.vocab_size, (4, 128), device=model.device)
     with torch.autocast(model.device.type, dtype=torch.bfloat16):
         loss = model(input_ids=ids, labels=ids).loss.float()
-    engine = engine_for(model)
-    eps = sam_perturbation(engine.grad(loss), rho)
-    start = [p.detach().clone() for p in engine.params]
-    with engine.perturbed(eps):
-        applied = [p.detach().double() - s.double() for p, s in zip(engine.params, start)]
-    return _compare(applied, eps, rho)["cos"]
+    eps = sam_perturbation(list(torch.autograd.grad(loss, params)), rho)
+    out = {}
+    for name, additive in (("in place", False), ("additive", True)):
+        with perturbation(model, params, eps, torch.bfloat16, additive=additive) as seen:
+            out[name] = (float(seen.cos), float(seen.norm) / rho)
+    return out
 
 
 def worker(work: Path, steps: int, batch: int) -> None:
@@ -173,15 +176,17 @@ def worker(work: Path, steps: int, batch: int) -> None:
     if _is_main():
         name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
         print(f"\n## {_world()} process(es), {name}\n")
-        print("| method | precision | peak GiB | forget tokens/s | losses | applied ‖ε‖/ρ |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| method | precision | peak GiB | forget tokens/s | losses | seen ‖ε‖/ρ | seen cos |"
+        )
+        print("|---|---|---|---|---|---|---|")
     for method in METHODS:
         for precision in PRECISIONS:
             r = run_one(work, method, precision, steps, batch)
             if _is_main():
                 print(
                     f"| {method} | {precision} | {r['peak_gib']:.2f} | {r['tokens_per_s']:.0f} "
-                    f"| {r['losses']} | {r['applied_over_rho'] or '-'} |",
+                    f"| {r['losses']} | {r['applied_over_rho'] or '-'} | {r['seen_cos'] or '-'} |",
                     flush=True,
                 )
 
@@ -209,9 +214,13 @@ def main() -> int:
         work = Path(tmp)
         n = prepare(work, args.hidden, args.layers)
         print(f"random Llama, {n / 1e6:.0f}M parameters; torch {torch.__version__}")
-        print("\n## cos(applied, intended ε), one SAM perturbation, rho = 0.01\n")
+        print("\n## what the bf16-autocast forward sees of one SAM ε, rho = 0.01 (cos, norm/ρ)\n")
         for precision in PRECISIONS:
-            print(f"- {precision}: {eps_cosine(work, precision):.4f}")
+            seen = seen_eps(work, precision)
+            print(
+                f"- {precision}: "
+                + "; ".join(f"{k} {c:.4f}, {r:.3f}" for k, (c, r) in seen.items())
+            )
         start = time.perf_counter()
         worker(work, args.steps, args.batch)
         if torch.cuda.device_count() >= 2:

@@ -9,14 +9,21 @@
    and the new way on fp32 master weights (precision mixed-bf16): the cosine between the applied
    and the intended ε, ‖applied‖/ρ, the share of weights that moved, and weights left changed by
    the restore.
+3. ``grad``: the same random Llama (fp32 masters, bf16 autocast), from a bf16 checkpoint (masters
+   on the bf16 grid) and with sub-bf16 bits (as after training): ε from the bf16 gradient, then
+   the gradient at θ + ε with ε written into the weights (before) and through ``methods.perturb``'s
+   additive path (now), against fp32 ∇ℓ(θ + ε): what the forward sees of ε, the gradient's cosine,
+   and the cosine of SAM's shift g(θ + ε) − g(θ) with the fp32 shift; then the time of the
+   perturbed pass and of SAM's forget step, additive against in place, in interleaved rounds.
 
-    .venv/bin/python bench/sam_precision.py [--only adamw|sam] [--size 135m|small]
+    .venv/bin/python bench/sam_precision.py [--only adamw|sam|grad] [--size 135m|small]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,10 +32,11 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from bench.common import THREADS  # noqa: E402
+from bench.common import THREADS, interleaved, med, ratio  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from unlearnkit.methods.grads import sam_perturbation  # noqa: E402
+from unlearnkit.methods.grads import global_dot, sam_perturbation  # noqa: E402
+from unlearnkit.methods.perturb import perturbation  # noqa: E402
 from unlearnkit.train.trainer import GradientEngine  # noqa: E402
 
 SIZES = {
@@ -69,10 +77,14 @@ def lm_loss(model, ids: torch.Tensor, autocast: bool) -> torch.Tensor:
         return model(input_ids=ids, labels=ids).loss.float()
 
 
-def engine_for(model) -> GradientEngine:
-    """A GradientEngine over a model outside a Trainer (one process, plain backward)."""
+def engine_for(model, mixed_precision: str = "no") -> GradientEngine:
+    """A GradientEngine over a model outside a Trainer (one process, plain backward); its
+    ``mixed_precision`` is the autocast the caller runs the forwards in."""
     accelerator = SimpleNamespace(
-        num_processes=1, is_main_process=True, backward=lambda loss, **kw: loss.backward(**kw)
+        num_processes=1,
+        is_main_process=True,
+        backward=lambda loss, **kw: loss.backward(**kw),
+        mixed_precision=mixed_precision,
     )
     trainer = SimpleNamespace(
         model=model,
@@ -135,14 +147,15 @@ def sam_old(model, eps: list[torch.Tensor], rho: float) -> dict:
 
 
 def sam_new(model, eps: list[torch.Tensor], rho: float) -> dict:
-    """The new perturbation: GradientEngine.perturbed (fp32 sum, one rounding, exact restore)."""
+    """The stored perturbation without autocast: θ + ε summed in fp32, one rounding, exact
+    restore (``methods.perturb`` writes it in place when the forward does not autocast)."""
     engine = engine_for(model)
     start = [p.detach().clone() for p in engine.params]
-    with engine.perturbed(eps) as norm:
+    with engine.perturbed(eps) as seen:
         applied = [p.detach().double() - s.double() for p, s in zip(engine.params, start)]
     drift = sum(int((p != s).sum()) for p, s in zip(engine.params, start))
     out = {**_compare(applied, eps, rho), "restore_drift": drift}
-    return {**out, "logged_norm_ratio": float(norm) / rho}
+    return {**out, "logged_norm_ratio": float(seen.norm) / rho}
 
 
 def run_sam(size: str, rho: float) -> list[tuple[str, dict]]:
@@ -157,9 +170,103 @@ def run_sam(size: str, rho: float) -> list[tuple[str, dict]]:
     return rows
 
 
+def _plain_grad(model, ids: torch.Tensor, autocast: bool) -> list[torch.Tensor]:
+    loss = lm_loss(model, ids, autocast)
+    return [g.detach() for g in torch.autograd.grad(loss, list(model.parameters()))]
+
+
+def _dot(a, b) -> float:
+    return float(global_dot(a, b))
+
+
+def _cos(a, b) -> float:
+    return _dot(a, b) / (_dot(a, a) * _dot(b, b)) ** 0.5
+
+
+def _sub(a, b) -> list[torch.Tensor]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
+PERTURBATIONS = {"in place (before)": False, "additive (now)": True}
+
+
+def _perturbed_grad(model, ids, eps, additive: bool):
+    """(∇ℓ at θ + ε under bf16 autocast, what that forward sees of ε, seconds)."""
+    params = list(model.parameters())
+    with perturbation(model, params, eps, torch.bfloat16, additive=additive) as seen:
+        start = time.perf_counter()
+        grads = _plain_grad(model, ids, autocast=True)
+        seconds = time.perf_counter() - start
+    return grads, seen, seconds
+
+
+def run_grad(size: str, rho: float, batch: int, length: int, rounds: int) -> None:
+    """SAM's gradient under bf16 autocast against fp32 ∇ℓ(θ + ε), and its cost, per perturbation."""
+    print(
+        f"\n## SAM gradient under bf16 autocast, rho = {rho}, random Llama '{size}', {batch}x{length} tokens\n"
+    )
+    print(
+        "| fp32 masters | perturbation | cos(seen, ε) | ‖seen‖/ρ | cos(g, fp32 ∇ℓ(θ+ε)) "
+        "| cos(g − g(θ), fp32 shift) | ‖g − g(θ)‖ / ‖fp32 shift‖ |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for start in ("bf16 checkpoint (on the bf16 grid)", "sub-bf16 bits (after training)"):
+        model = llama(size)
+        if start.startswith("bf16"):
+            model.to(torch.bfloat16).float()
+        ids = tokens(model, batch, length, 0)
+        g1 = _plain_grad(model, ids, autocast=True)  # ε from the bf16 gradient, as the step does
+        eps = sam_perturbation(g1, rho)
+        fp32 = _plain_grad(model, ids, autocast=False)
+        with perturbation(model, list(model.parameters()), eps, None):
+            fp32_eps = _plain_grad(model, ids, autocast=False)
+        shift = _sub(fp32_eps, fp32)
+        rows = [("none (∇ℓ(θ), no SAM)", None, g1)]
+        for name, additive in PERTURBATIONS.items():
+            grads, seen, _ = _perturbed_grad(model, ids, eps, additive)
+            rows.append((name, seen, grads))
+        for name, seen, g in rows:
+            moved = _sub(g, g1)
+            cells = ["-", "-", "-", "-"]
+            if seen is not None:
+                cells = [
+                    f"{float(seen.cos):.4f}",
+                    f"{float(seen.norm) / rho:.3f}",
+                    f"{_cos(moved, shift):.4f}",
+                    f"{(_dot(moved, moved) / _dot(shift, shift)) ** 0.5:.3f}",
+                ]
+            print(
+                f"| {start} | {name} | {cells[0]} | {cells[1]} | {_cos(g, fp32_eps):.6f} "
+                f"| {cells[2]} | {cells[3]} |",
+                flush=True,
+            )
+    print(f"\n## cost of the perturbed pass (bf16 autocast, sub-bf16 masters), {rounds} rounds\n")
+    variants = {
+        "plain fwd+bwd (no ε)": lambda: _plain_grad(model, ids, autocast=True),
+        **{
+            name: (lambda a=a: _perturbed_grad(model, ids, eps, a))
+            for name, a in PERTURBATIONS.items()
+        },
+    }
+    times = interleaved(variants, rounds=rounds, warmup=0)
+    plain, before, now = variants
+    steps = [(p + n) / (p + b) for p, b, n in zip(times[plain], times[before], times[now])]
+    print(
+        f"- perturbed pass, additive / in place: {ratio(times, now, before):.3f} "
+        f"(rounds {', '.join(f'{a / b:.3f}' for a, b in zip(times[now], times[before]))})"
+    )
+    print(
+        f"- SAM forget step (g¹ + perturbed pass), additive / in place: {statistics.median(steps):.3f}"
+    )
+    print(f"- medians: {', '.join(f'{k} {med(v):.2f} s' for k, v in times.items())}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=("adamw", "sam"))
+    ap.add_argument("--only", choices=("adamw", "sam", "grad"))
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--length", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--size", choices=tuple(SIZES), default=None)
     ap.add_argument("--rho", type=float, default=0.01)
     args = ap.parse_args()
@@ -190,6 +297,10 @@ def main() -> None:
                 f"| {name} | {r['cos']:.4f} | {r['norm_ratio']:.4f} | {100 * r['moved']:.1f} % "
                 f"| {r['restore_drift']} |"
             )
+        print(f"\n({time.perf_counter() - start:.0f} s)")
+    if args.only in (None, "grad"):
+        start = time.perf_counter()
+        run_grad(args.size or "135m", args.rho, args.batch, args.length, args.rounds)
         print(f"\n({time.perf_counter() - start:.0f} s)")
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+from unlearnkit.methods.perturb import Seen, seen_perturbation
+
 
 class AutogradEngine:
     """The ``GradEngine`` protocol on plain autograd over a model's trainable parameters."""
@@ -25,18 +27,15 @@ class AutogradEngine:
         )
 
     @contextlib.contextmanager
-    def perturbed(self, eps) -> Iterator[torch.Tensor]:
-        """θ + ε inside the block (yields ‖ε‖ as applied), θ copied back after."""
+    def perturbed(self, eps) -> Iterator[Seen]:
+        """θ + ε inside the block (yields what the weights hold of ε), θ copied back after."""
         self.perturbations.append(eps)
         moved = [(p, e) for p, e in zip(self.params, eps, strict=True) if e is not None]
         with torch.no_grad():
             saved = [p.detach().clone() for p, _ in moved]
             for p, e in moved:
                 p.add_(e.to(p.dtype))
-            applied = torch.sqrt(
-                sum(((p.float() - s.float()) ** 2).sum() for (p, _), s in zip(moved, saved))
-                + torch.zeros(())
-            )
+            applied = seen_perturbation(saved, [p for p, _ in moved], [e for _, e in moved], None)
         try:
             yield applied
         finally:

@@ -130,7 +130,13 @@ def test_sam_gradient_with_rho_one_and_rho_zero():
     _, logs, (g,) = sam_gradient(engine, model.loss, rho=1.0)
     eps = theta**3 / (theta**3).norm()
     torch.testing.assert_close(g, (theta + eps) ** 3)
-    assert set(logs) == {"part", "sam_forget_loss", "sam_applied_norm", "sam_skipped"}
+    assert set(logs) == {
+        "part",
+        "sam_forget_loss",
+        "sam_applied_norm",
+        "sam_seen_cos",
+        "sam_skipped",
+    }
 
     engine = _engine(model)
     loss, logs, (g,) = sam_gradient(engine, model.loss, rho=0.0)
@@ -151,7 +157,13 @@ def test_skipped_sam_step_logs_the_same_keys_as_a_normal_one():
     _, logs, grads = sam_gradient(engine, nan_loss, rho=0.1)
     assert grads == [None]
     assert set(engine.warnings) == {"sam_skipped"}
-    assert set(logs) == {"part", "sam_forget_loss", "sam_applied_norm", "sam_skipped"}
+    assert set(logs) == {
+        "part",
+        "sam_forget_loss",
+        "sam_applied_norm",
+        "sam_seen_cos",
+        "sam_skipped",
+    }
     assert logs["sam_skipped"] == 1.0 and logs["sam_applied_norm"] == 0.0
     assert logs["sam_forget_loss"].item() == 5.0  # the loss at θ (finite), not ε's
 
@@ -170,7 +182,7 @@ def test_sam_warns_once_when_bf16_weights_swallow_the_perturbation():
     engine = _engine(small.to(torch.bfloat16))
     sam_gradient(engine, small.loss, rho)
     assert set(engine.warnings) == {"sam_swallowed"}
-    assert "norm 0," in engine.warnings["sam_swallowed"]
+    assert "norm 0 (" in engine.warnings["sam_swallowed"]
     assert "rho = 0.0001" in engine.warnings["sam_swallowed"]
 
     for theta in (T([0.5, 0.5]), T([0.0, 0.0])):  # fp32 holds ε; a zero gradient has no ε

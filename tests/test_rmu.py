@@ -181,7 +181,7 @@ def test_both_terms_read_the_output_of_the_configured_layer():
 
 def test_default_layers_needs_and_state_before_prepare():
     rmu = get_method("rmu")
-    assert rmu.needs() == MethodNeeds(retain=True, reference="live")
+    assert rmu.needs() == MethodNeeds(retain=True, reference="live", frozen_base=True)
     assert rmu.report() == {"rmu_c": None, "rmu_activation_norm": None}
     with pytest.raises(UserError):
         rmu.trainable()

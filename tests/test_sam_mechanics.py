@@ -34,7 +34,10 @@ from unlearnkit.train.unlearn import unlearn
 def engine_for(model: nn.Module, autocast: bool = False) -> GradientEngine:
     """A one-process GradientEngine over ``model`` without a Trainer (bf16 autocast if asked)."""
     accelerator = SimpleNamespace(
-        num_processes=1, is_main_process=True, backward=lambda loss, **kw: loss.backward(**kw)
+        num_processes=1,
+        is_main_process=True,
+        backward=lambda loss, **kw: loss.backward(**kw),
+        mixed_precision="bf16" if autocast else "no",
     )
 
     def context():
@@ -136,10 +139,10 @@ def test_bf16_applied_perturbation_follows_eps_in_fp32_masters_only():
         m = copy.deepcopy(model).to(dtype)
         engine = engine_for(m)
         before = [p.detach().double() for p in engine.params]
-        with engine.perturbed([e.to(dtype) for e in eps]) as norm:
+        with engine.perturbed([e.to(dtype) for e in eps]) as seen:
             applied = [p.detach().double() - b for p, b in zip(engine.params, before)]
         got = float(global_dot(applied, applied).sqrt())
-        assert float(norm) == pytest.approx(got, rel=1e-5)
+        assert float(seen.norm) == pytest.approx(got, rel=1e-5)
         cos = float(global_dot(applied, eps)) / (got * 0.01)
         assert cos >= low
 
@@ -218,9 +221,9 @@ def test_sam_prepare_hands_model_and_data_to_the_base():
 def test_perturbing_nothing_applies_a_zero_norm():
     model = trained_model()
     engine = engine_for(model)
-    with engine.perturbed([None] * len(engine.params)) as applied:
+    with engine.perturbed([None] * len(engine.params)) as seen:
         pass
-    assert applied.shape == () and float(applied) == 0.0
+    assert seen.norm.shape == () and float(seen.norm) == 0.0
 
 
 def test_engine_put_adds_the_scaled_step_gradient_to_what_accumulated():

@@ -139,6 +139,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
+    _as_loaded_for_eval(model)
     result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
     if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
         result["forgetting"] = forgetting
@@ -165,20 +166,31 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
 
 
 def _load_model(plan: RunPlan):
-    """The model to unlearn, in the dtype its ``train.precision`` trains in, in training mode."""
+    """The model to unlearn, in the dtype its ``train.precision`` trains in, in training mode
+    (under mixed-bf16, LoRA's base and RMU's frozen layers in bf16: only what trains is fp32)."""
     from unlearnkit.models import load_model, resolve_precision, train_load_dtype
 
     cfg = plan.cfg
     precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
+    frozen_base = cfg.lora.r > 0 or plan.unlearn.method.needs().frozen_base
     model = load_model(
         plan.model_path,
         device=cfg.device,
-        dtype=train_load_dtype(cfg.dtype, precision),  # auto: fp32 master weights unless pure bf16
+        dtype=train_load_dtype(cfg.dtype, precision, frozen_base),
         allow_pickle=cfg.allow_pickle,
         trust_remote_code=cfg.trust_remote_code,
     )
     model.train()
     return model
+
+
+def _as_loaded_for_eval(model) -> None:
+    """The trained model in the dtype ``unlearn eval`` loads its saved folder in (``--dtype
+    auto``: fp32 on CPU, bf16 on a CUDA GPU), so that evaluating the saved model again gives the
+    run's own numbers; ``unlearn()`` already took off the training's autocast wrapper."""
+    from unlearnkit.models import pick_dtype
+
+    model.to(pick_dtype("auto", next(model.parameters()).device))
 
 
 def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict, dict]:

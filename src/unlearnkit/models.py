@@ -76,9 +76,8 @@ PRECISIONS = ("auto", "fp32", "mixed-bf16", "bf16")
 PURE_BF16 = (
     "train.precision: bf16 trains the bf16 weights themselves: an AdamW update smaller than half a "
     "bf16 step of the weight (2^-9 of it) is rounded away, so at lr 1e-5 most weights do not move "
-    "(measured: 5 steps changed ~12% of them against 100% with mixed-bf16), and SAM / PRISM "
-    "perturbations mostly vanish (see sam_applied_norm). Use precision: mixed-bf16 (fp32 master "
-    "weights, bf16 autocast) unless memory forces this; docs/precision.md"
+    "(measured: 5 steps changed ~12% of them against 100% with mixed-bf16). Use precision: "
+    "mixed-bf16 (fp32 master weights, bf16 autocast) unless memory forces this; docs/precision.md"
 )
 
 
@@ -113,25 +112,32 @@ def precision_dtype(precision: str) -> torch.dtype:
     return torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
 
 
-def train_load_dtype(dtype: str | None, precision: str) -> str | None:
-    """The dtype to load a model in for training: ``dtype``, or for auto the one it trains in."""
+def train_load_dtype(dtype: str | None, precision: str, frozen_base: bool = False) -> str | None:
+    """The dtype to load a model in for training: ``dtype``, or for auto the one it trains in;
+    bf16 for a run that leaves most weights frozen (``frozen_base``: LoRA, RMU) in mixed-bf16,
+    whose autocast forward computes its matmuls in bf16 anyway."""
     if dtype not in (None, "auto"):
         return dtype
+    if frozen_base and resolve_precision(precision) == "mixed-bf16":
+        return "bf16"
     return "bf16" if precision_dtype(precision) == torch.bfloat16 else "fp32"
 
 
 def apply_precision(model, precision: str) -> None:
-    """Cast the trainable weights to the dtype ``precision`` trains in (a whole model at once,
-    so its layers agree; under LoRA only the adapters, the frozen base keeps its dtype)."""
+    """Cast the trainable weights to the dtype ``precision`` trains in.
+
+    ``mixed-bf16`` (autocast) and LoRA cast only what trains: frozen weights keep their dtype (a
+    bf16 base under LoRA, RMU's frozen layers). ``fp32`` and ``bf16`` cast a full model as a whole,
+    so that its layers agree without autocast.
+    """
     want = precision_dtype(precision)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if all(p.dtype == want for p in trainable if p.is_floating_point()):
-        return
-    if getattr(model, "peft_config", None):
+    trainable = [p for p in model.parameters() if p.requires_grad and p.is_floating_point()]
+    partial = getattr(model, "peft_config", None) or resolve_precision(precision) == "mixed-bf16"
+    if partial:
         for p in trainable:
-            if p.is_floating_point():
+            if p.dtype != want:
                 p.data = p.data.to(want)
-    else:
+    elif any(p.dtype != want for p in model.parameters() if p.is_floating_point()):
         model.to(want)
 
 

@@ -9,7 +9,7 @@ only the parts the method asked for; a part is ``{input_ids, attention_mask, lab
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -17,6 +17,7 @@ import torch
 
 from unlearnkit.logprobs import IGNORE_INDEX, batch_nll, sequence_logprob, sequence_nll
 from unlearnkit.methods.grads import Grads
+from unlearnkit.methods.perturb import Seen
 from unlearnkit.methods.sga.normal_data import NormalSource
 
 ReferenceKind = Literal["none", "live", "precomputed"]
@@ -37,6 +38,7 @@ class MethodNeeds:
     reference: ReferenceKind = "none"  # none | live (frozen model) | precomputed (log-probs)
     reference_parts: tuple[str, ...] = ()  # parts whose reference log-probs the loss reads
     custom_step: bool = False  # the trainer calls Method.custom_step instead of backward(loss)
+    frozen_base: bool = False  # trains a few layers (RMU): the rest loads and stays in bf16
 
     def parts(self) -> tuple[str, ...]:
         """Batch parts the collator builds."""
@@ -73,8 +75,9 @@ class GradEngine(Protocol):
         """∇loss per trainable parameter (None where unused; averaged over the processes when
         there are several, so global); leaves ``.grad`` empty."""
 
-    def perturbed(self, eps: Grads) -> AbstractContextManager[torch.Tensor]:
-        """θ + ε inside the block (yields the fp32 norm actually applied), θ restored exactly after."""
+    def perturbed(self, eps: Grads) -> AbstractContextManager[Seen]:
+        """θ + ε inside the block as the forward sees it (yields that ``Seen``: its norm and
+        cosine with ε), θ restored exactly after."""
 
     def mean(self, value: float) -> float:
         """The mean of a float over all processes."""
@@ -108,6 +111,7 @@ class PrepareData:
     device: torch.device
     batch_size: int = 16
     seed: int = 0
+    autocast: Callable[[], AbstractContextManager] = nullcontext  # the run's forward autocast
 
 
 @dataclass

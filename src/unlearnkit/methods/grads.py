@@ -116,14 +116,15 @@ def sam_perturbation(grads: GradList, rho: float, norm: torch.Tensor | None = No
 
 # ---- the steps of methods with their own training step (engine: methods.base.GradEngine)
 
-SWALLOWED = 0.5  # warn when the weights hold less than this share of ‖ε‖ = ρ
+SWALLOWED = 0.5  # warn when the forward sees less than this share of ‖ε‖ = ρ
+SEEN_COS = 0.9  # or a perturbation whose cosine with ε is below this
 NOT_FINITE = (
     "SAM: the first gradient is not finite; such steps skip the perturbation and the forget "
     "gradient (logged as sam_skipped = 1)"
 )
 SWALLOWED_NOTE = (
-    "SAM: the weights hold a perturbation of norm {applied:.3g}, not rho = {rho:g}: bf16 weights "
-    "round most of it away; train with precision: mixed-bf16 (docs/precision.md)"
+    "SAM: the forward sees a perturbation of norm {applied:.3g} (rho = {rho:g}) at cosine "
+    "{cos:.3f} with ε: low-precision weights round most of it away (docs/precision.md)"
 )
 
 
@@ -132,9 +133,10 @@ def sam_gradient(
 ) -> tuple[torch.Tensor, Logs, Grads]:
     """(loss at θ, its logs, ∇loss at θ + ε) with ε = ρ·g¹/‖g¹‖; ρ = 0 is the plain gradient.
 
-    With ρ > 0 it logs ``sam_applied_norm`` (‖θ + ε − θ‖ as the weights hold it, in fp32) and
-    ``sam_skipped``: 1 when g¹ is not finite, where the step skips ε and returns no gradient
-    (``None`` everywhere) instead of a non-finite one.
+    With ρ > 0 it logs what the perturbed forward sees of ε (``methods.perturb``):
+    ``sam_applied_norm`` (its fp32 norm, ρ when nothing is lost) and ``sam_seen_cos`` (its cosine
+    with ε), and ``sam_skipped``: 1 when g¹ is not finite, where the step skips ε and returns no
+    gradient (``None`` everywhere) instead of a non-finite one.
     """
     with engine.autocast():
         loss, logs = closure()
@@ -144,18 +146,29 @@ def sam_gradient(
     norm = global_dot(grads, grads).sqrt()
     if not bool(torch.isfinite(norm)):
         engine.warn_once("sam_skipped", NOT_FINITE)
-        skipped = {"sam_forget_loss": loss.detach(), "sam_applied_norm": 0.0, "sam_skipped": 1.0}
+        skipped = {
+            "sam_forget_loss": loss.detach(),
+            "sam_applied_norm": 0.0,
+            "sam_seen_cos": 0.0,
+            "sam_skipped": 1.0,
+        }
         return loss, {**logs, **skipped}, [None] * len(grads)
     eps = sam_perturbation(grads, rho, norm)
     del grads  # g¹ is not needed past ε: free it before the second backward
-    with engine.perturbed(eps) as applied:
+    with engine.perturbed(eps) as seen:
         del eps  # the engine frees ε once applied
         with engine.autocast():
             perturbed, _ = closure()
         grads = engine.grad(perturbed)
-    if float(norm) > 0 and float(applied) < SWALLOWED * rho:
-        engine.warn_once("sam_swallowed", SWALLOWED_NOTE.format(applied=float(applied), rho=rho))
-    extra = {"sam_forget_loss": perturbed.detach(), "sam_applied_norm": applied, "sam_skipped": 0.0}
+    applied, cos = float(seen.norm), float(seen.cos)
+    if float(norm) > 0 and (applied < SWALLOWED * rho or cos < SEEN_COS):
+        engine.warn_once("sam_swallowed", SWALLOWED_NOTE.format(applied=applied, rho=rho, cos=cos))
+    extra = {
+        "sam_forget_loss": perturbed.detach(),
+        "sam_applied_norm": seen.norm,
+        "sam_seen_cos": seen.cos,
+        "sam_skipped": 0.0,
+    }
     return loss, {**logs, **extra}, grads
 
 

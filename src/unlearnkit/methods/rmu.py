@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -63,7 +64,7 @@ class RMU(Method):
         self.prefixes: list[str] | None = None
 
     def needs(self) -> MethodNeeds:
-        return MethodNeeds(retain=True, reference="live")
+        return MethodNeeds(retain=True, reference="live", frozen_base=True)
 
     def prepare(self, model, data) -> None:
         n_layers, hidden = num_layers(model), hidden_size(model)
@@ -73,7 +74,7 @@ class RMU(Method):
         self.layer = layer
         rows = list(data.forget)[: max(1, self.params.c_samples)]
         self.activation_norm = activation_norm(
-            model, rows, layer, data.pad_id, data.device, data.batch_size
+            model, rows, layer, data.pad_id, data.device, data.batch_size, data.autocast
         )
         c = self.steering_coeff()
         u = random_control_vector(hidden, self.params.seed, device=data.device)
@@ -133,9 +134,16 @@ class RMU(Method):
 
 @torch.no_grad()
 def activation_norm(
-    model, examples: Sequence, layer: int, pad_id: int, device, batch_size: int = 16
+    model,
+    examples: Sequence,
+    layer: int,
+    pad_id: int,
+    device,
+    batch_size: int = 16,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
 ) -> float:
-    """Mean L2 norm of the layer-``layer`` output over the response tokens of ``examples``."""
+    """Mean L2 norm of the layer-``layer`` output over the response tokens of ``examples``, under
+    ``autocast`` (the run's forward precision)."""
     from unlearnkit.data.collate import pad_batch
 
     was_training = model.training
@@ -147,7 +155,8 @@ def activation_norm(
                 k: v.to(device)
                 for k, v in pad_batch(examples[start : start + batch_size], pad_id).items()
             }
-            out = forward(model, batch, output_hidden_states=True)
+            with autocast():
+                out = forward(model, batch, output_hidden_states=True)
             norms = out.hidden_states[layer + 1].float().norm(dim=-1)
             mask = response_token_mask(batch["labels"])
             total += float((norms * mask).sum())

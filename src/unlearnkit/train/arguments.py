@@ -3,9 +3,12 @@ so precision, activation checkpointing, warm-up and the data loader are set one 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from transformers import TrainingArguments
 
 from unlearnkit.errors import UserError
@@ -77,6 +80,29 @@ def trainer_arguments(
     if precision == "fp32":
         args.mixed_precision = "no"  # also under a launcher config that says bf16
     return args
+
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_dtype(mixed_precision: str | None) -> torch.dtype | None:
+    """The dtype the run's forwards autocast to (accelerate's ``mixed_precision``), None: none."""
+    return AUTOCAST.get(mixed_precision or "no")
+
+
+def forward_autocast(args: TrainingArguments) -> Callable[[], contextlib.AbstractContextManager]:
+    """The training forwards' autocast for the passes that run outside the Trainer's own forward
+    (reference log-probs, probe states, activation norms, a live reference): one precision per run."""
+    dtype = autocast_dtype(args.mixed_precision)
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(args.device.type, dtype=dtype)
+
+
+def remove_autocast_wrapper(model) -> None:
+    """Undo the autocast + fp32-output wrapper that accelerate puts on ``model.forward`` in
+    ``Trainer.train``: after training the model computes in its own dtype, as once saved."""
+    extract_model_from_parallel(model, keep_fp32_wrapper=False)
 
 
 def log_to(trainer, folder: str | Path) -> None:

@@ -4,18 +4,21 @@ Where a method needs π_ref only on fixed data (NPO, IDK-DPO, PRISM on the forge
 one pass of the frozen model before training stores log π_ref(y|x) per dataset index, so a step
 makes no reference forward. Otherwise (KL and RMU on retain rows) a live reference runs: a frozen
 copy of the model, or with LoRA the same model with its adapters switched off (no second copy),
-run in eval mode (dropout off) and put back in the modes it was in.
+run in eval mode (dropout off) and put back in the modes it was in. Both run under the policy's
+forward autocast (one precision per run); the copy stores its linear maps' weights in the autocast
+dtype, which that forward casts them to anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
+from unlearnkit.casting import store_cast_weights
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.logprobs import sequence_logprob
@@ -52,13 +55,18 @@ class LiveReference:
 
     kind = "live"
 
-    def __init__(self, model, adapters_off: bool = False):
-        self.model, self.adapters_off, self.calls = model, adapters_off, 0
+    def __init__(
+        self,
+        model,
+        adapters_off: bool = False,
+        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ):
+        self.model, self.adapters_off, self.autocast, self.calls = model, adapters_off, autocast, 0
 
     def outputs(self, part: dict, **kwargs):
         self.calls += 1
         off = self.model.disable_adapter() if self.adapters_off else contextlib.nullcontext()
-        with torch.no_grad(), off, eval_mode(self.model):
+        with torch.no_grad(), off, eval_mode(self.model), self.autocast():
             return self.model(
                 input_ids=part["input_ids"], attention_mask=part["attention_mask"], **kwargs
             )
@@ -79,11 +87,14 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def frozen_copy(model):
-    """A frozen copy of ``model`` in eval mode on the same device."""
+def frozen_copy(model, cast: torch.dtype | None = None):
+    """A frozen copy of ``model`` in eval mode on the same device; with ``cast`` (the run's
+    autocast dtype) its linear maps' weights are stored in it (``casting.store_cast_weights``)."""
     ref = copy.deepcopy(model)
     ref.eval()
     ref.requires_grad_(False)
+    if cast is not None:
+        store_cast_weights(ref, cast)
     return ref
 
 

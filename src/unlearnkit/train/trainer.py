@@ -25,6 +25,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from unlearnkit.errors import UserError
 from unlearnkit.methods.base import Grads, Method, Reference, StepContext
+from unlearnkit.methods.perturb import Seen, perturbation
+from unlearnkit.train.arguments import autocast_dtype
 
 METHOD_STATE = "unlearn_method_state.json"
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class GradientEngine:
         self.trainer = trainer
         self.params = [p for p in trainer.model.parameters() if p.requires_grad]
         self.world = trainer.accelerator.num_processes
+        self.cast = autocast_dtype(getattr(trainer.accelerator, "mixed_precision", "no"))
 
     def autocast(self):
         """The forward-pass context of the Trainer (bf16 autocast under mixed precision)."""
@@ -87,21 +90,12 @@ class GradientEngine:
         return grads
 
     @contextlib.contextmanager
-    def perturbed(self, eps: Grads) -> Iterator[torch.Tensor]:
-        """θ + ε (summed in fp32, rounded once to the weights' dtype) inside the block; yields the
-        fp32 norm of the perturbation the weights actually hold; restores θ exactly (copy back)."""
-        moved = [(p, e) for p, e in zip(self.params, eps, strict=True) if e is not None]
-        with torch.no_grad():
-            saved = [p.detach().clone() for p, _ in moved]
-            applied = _apply(moved, saved)
-        params = [p for p, _ in moved]
-        del moved, eps  # ε is not needed past here: free it for the perturbed pass
-        try:
-            yield applied
-        finally:
-            with torch.no_grad():
-                for p, s in zip(params, saved, strict=True):
-                    p.copy_(s)
+    def perturbed(self, eps: Grads) -> Iterator[Seen]:
+        """θ + ε inside the block, applied so that the run's (autocast) forward sees it
+        (``methods.perturb``); yields what the forward sees of ε; restores θ exactly after."""
+        with perturbation(self.trainer.model, self.params, eps, self.cast) as seen:
+            del eps  # the weights or the hooks hold what the perturbed pass needs
+            yield seen
 
     def mean(self, value: float) -> float:
         """The mean of a float over the processes."""
@@ -130,18 +124,6 @@ class GradientEngine:
         for p, a, g in zip(self.params, saved, grads, strict=True):
             g = None if g is None else (g * scale).to(p.dtype)
             p.grad = g if a is None else (a if g is None else a + g)
-
-
-def _apply(
-    moved: list[tuple[torch.Tensor, torch.Tensor]], saved: list[torch.Tensor]
-) -> torch.Tensor:
-    """Write θ + ε (fp32 sum) into each parameter; return ‖θ_new − θ‖₂ in fp32."""
-    total: torch.Tensor | None = None
-    for (p, e), s in zip(moved, saved, strict=True):
-        p.copy_(s.float() + e.float())
-        sq = (p.float() - s.float()).pow(2).sum()
-        total = sq if total is None else total + sq.to(total.device)
-    return torch.zeros(()) if total is None else total.sqrt()
 
 
 class UnlearnTrainer(Trainer):

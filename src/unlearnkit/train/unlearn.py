@@ -19,7 +19,13 @@ from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, PrepareData
 from unlearnkit.models import PURE_BF16, apply_precision, resolve_precision
-from unlearnkit.train.arguments import log_to, trainer_arguments
+from unlearnkit.train.arguments import (
+    autocast_dtype,
+    forward_autocast,
+    log_to,
+    remove_autocast_wrapper,
+    trainer_arguments,
+)
 from unlearnkit.train.checkpoints import (
     AtomicCheckpoints,
     clear_checkpoints,
@@ -167,9 +173,10 @@ class _Timer(TrainerCallback):
 
 
 def _precomputed(
-    trainer, parts: dict, pad_id: int, batch_size: int, out_dir: Path, resume: bool
+    trainer, parts: dict, pad_id: int, batch_size: int, out_dir: Path, resume: bool, autocast
 ) -> PrecomputedReference:
-    """Reference log-probs of the starting model, reused from out_dir on resume."""
+    """Reference log-probs of the starting model under the policy's ``autocast``, reused from
+    out_dir on resume."""
     cache = out_dir / REFERENCE_FILE
     if resume and cache.is_file():
         try:
@@ -185,7 +192,7 @@ def _precomputed(
         pad_id,
         trainer.args.device,
         batch_size,
-        trainer.compute_loss_context_manager,
+        autocast,
     )
     if trainer.args.should_save:
         with atomic_path(cache) as tmp:
@@ -239,11 +246,19 @@ def build_trainer(
     if not hasattr(model, "hf_device_map"):
         model.to(args.device)
     pad_id = tokenizer.pad_token_id
+    autocast = forward_autocast(args)  # every forward outside the Trainer's runs in its precision
     prepare = PrepareData(
-        dataset.forget, dataset.retain or [], pad_id, args.device, t.reference_batch_size, t.seed
+        dataset.forget,
+        dataset.retain or [],
+        pad_id,
+        args.device,
+        t.reference_batch_size,
+        t.seed,
+        autocast,
     )
     method.prepare(model, prepare)
-    live_copy = frozen_copy(model) if kind == "live" and cfg.lora.r == 0 else None
+    cast = autocast_dtype(args.mixed_precision)
+    live_copy = frozen_copy(model, cast) if kind == "live" and cfg.lora.r == 0 else None
     if cfg.lora.r > 0:
         model = apply_lora(model, cfg.lora, method.trainable())
     else:
@@ -275,11 +290,13 @@ def build_trainer(
     use_quiet_progress(trainer, progress)
     log_to(trainer, out_dir / LOGS)
     if kind == "live":
-        trainer.reference = LiveReference(live_copy or model, adapters_off=live_copy is None)
+        trainer.reference = LiveReference(
+            live_copy or model, adapters_off=live_copy is None, autocast=autocast
+        )
     elif kind == "precomputed":
         parts = {name: getattr(dataset, name) for name in needs.reference_parts}
         trainer.reference = _precomputed(
-            trainer, parts, pad_id, t.reference_batch_size, out_dir, resume
+            trainer, parts, pad_id, t.reference_batch_size, out_dir, resume, autocast
         )
     return UnlearnRun(trainer, method, corpus, dataset, kind, timer, guard)
 
@@ -312,6 +329,7 @@ def unlearn(
     if resume and checkpoint is None:
         log.warning("resume: no checkpoint in %s; starting from the beginning", folder)
     result = run.trainer.train(resume_from_checkpoint=checkpoint)
+    remove_autocast_wrapper(run.trainer.model)
     guard = run.guard.finish(run.trainer)
     if run.trainer.args.should_save:
         clear_staging(folder)

@@ -127,7 +127,9 @@ class PRISM(Method):
         best = None
         for layer in layers:
             f, r = (
-                pooled_states(model, x, layer, data.pad_id, data.device, data.batch_size)
+                pooled_states(
+                    model, x, layer, data.pad_id, data.device, data.batch_size, data.autocast
+                )
                 for x in rows
             )
             x = torch.cat([f, r])

@@ -3,7 +3,8 @@ adversarially (FGSM on the pooled states) on a stratified split, with its held-o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -140,8 +141,10 @@ def pooled_states(
     pad_id: int,
     device: torch.device,
     batch_size: int = 16,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
 ) -> torch.Tensor:
-    """Mean over non-pad tokens of the output of decoder layer ``layer``: (N, D) float32."""
+    """Mean over non-pad tokens of the output of decoder layer ``layer``: (N, D) float32, under
+    ``autocast`` (the run's forward precision)."""
     was_training = model.training
     model.eval()
     rows = []
@@ -151,11 +154,12 @@ def pooled_states(
                 k: v.to(device)
                 for k, v in pad_batch(examples[start : start + batch_size], pad_id).items()
             }
-            out = model(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
-                output_hidden_states=True,
-            )
+            with autocast():
+                out = model(
+                    input_ids=batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    output_hidden_states=True,
+                )
             rows.append(pool_hidden(out.hidden_states[layer + 1], batch["attention_mask"]))
     finally:
         model.train(was_training)
