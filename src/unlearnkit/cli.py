@@ -12,7 +12,7 @@ import signal
 import sys
 
 from unlearnkit.errors import UserError
-from unlearnkit.launch import peer_failure
+from unlearnkit.launch import STOPPED, Stopped, peer_failure
 from unlearnkit.threads import add_threads_arg, apply_threads
 
 COMMANDS = ("world", "model", "finetune", "eval", "run", "attack", "report", "demo")
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         _close_progress_bars()
         print(f"unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Stopped:
+        _close_progress_bars()
+        print(f"unlearn {args.command}: {STOPPED}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         _close_progress_bars()
         print(f"unlearn {args.command}: {interrupted_message(args, argv)}", file=sys.stderr)

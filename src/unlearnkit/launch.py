@@ -119,11 +119,18 @@ def join(device: str | None) -> None:
     signal.signal(signal.SIGTERM, _stop)
 
 
+class Stopped(KeyboardInterrupt):
+    """The launcher stopped this process (SIGTERM): cleaned up as after Ctrl-C, said in one line."""
+
+
+STOPPED = "stopped by the launcher: another process of this launch ended (its own message says why)"
+
+
 def _stop(signum, frame) -> None:
     """SIGTERM, which a launcher's agent (torchrun) sends the other ranks when one fails: stop as
-    after Ctrl-C (clean up, one line), unless this process is already stopping on its own error."""
+    after Ctrl-C, unless this process is already stopping on an error of its own."""
     if sys.exc_info()[0] is None:
-        raise KeyboardInterrupt
+        raise Stopped
 
 
 def _broadcast(value: object) -> object:
