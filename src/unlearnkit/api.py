@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
@@ -109,25 +110,30 @@ def run(
     assert plan.cfg is cfg and plan.resume == resume, "plan was checked for another run"
     out = Path(out_dir or cfg.out)
     tok = load_tokenizer(cfg.tokenizer or plan.model_path, trust_remote_code=cfg.trust_remote_code)
-    retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, plan.split)
+    with launch.main_first():  # rank 0 fills the retain-eval cache, the others read it
+        retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, plan.split)
     created = not out.exists()
     try:
         return _run(plan, tok, retain_eval, out, progress)
     except UserError:
-        if created and not any((out / "checkpoints").glob("checkpoint-*")):
+        if created and launch.is_main() and not any((out / "checkpoints").glob("checkpoint-*")):
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
 def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool) -> dict:
-    """Load the model, unlearn, save, evaluate, attack: each step once, in this order."""
+    """Load the model, unlearn, save, evaluate, attack: each step once, in this order.
+
+    Under a multi-process launch every rank loads, trains and saves (a collective step); rank 0
+    alone writes the run's files, evaluates and attacks (``unlearnkit.launch``).
+    """
     from unlearnkit.model_card import unlearned_card, write_card
     from unlearnkit.train.guard import describe
     from unlearnkit.train.unlearn import save_unlearned
 
     cfg = plan.cfg
     model = _load_model(plan)
-    if not plan.resume or not (out / "config.yaml").is_file():
+    if launch.is_main() and (not plan.resume or not (out / "config.yaml").is_file()):
         write_text_atomic(out / "config.yaml", dump_yaml(cfg))
     summary, info = _unlearn(plan, model, tok, out, progress)
     if info["guard"]["stopped"] and not info["guard"].get("restored"):
@@ -137,6 +143,8 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         return result
     if cfg.save_model:
         save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
+    if not launch.is_main():
+        return _not_evaluated(plan, info, "rank 0 evaluates")
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
     _as_loaded_for_eval(model)
@@ -175,7 +183,7 @@ def _load_model(plan: RunPlan):
     frozen_base = cfg.lora.r > 0 or plan.unlearn.method.needs().frozen_base
     model = load_model(
         plan.model_path,
-        device=cfg.device,
+        device=launch.process_device(cfg.device),  # cuda:LOCAL_RANK under a launch
         dtype=train_load_dtype(cfg.dtype, precision, frozen_base),
         allow_pickle=cfg.allow_pickle,
         trust_remote_code=cfg.trust_remote_code,
@@ -297,12 +305,15 @@ def _forgetting(plan: RunPlan, result: dict, retain_eval: Path | None) -> dict |
 
 
 def _write(out: Path, result: dict) -> dict:
-    write_json(out / METRICS, result)
+    """metrics.json, written by rank 0 only (every process of a launch gets ``result``)."""
+    if launch.is_main():
+        write_json(out / METRICS, result)
     return result
 
 
 def _not_evaluated(plan: RunPlan, info: dict, why: str) -> dict:
-    """The metrics.json of a run that did not evaluate its model (``why``: diverged | eval.skip)."""
+    """The metrics.json of a run that did not evaluate its model (``why``: diverged | eval.skip;
+    under a launch, the result the ranks other than 0 return)."""
     from unlearnkit.benchmarks import get_benchmark
 
     benchmark = plan.cfg.data.benchmark

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from unlearnkit.errors import UserError
+from unlearnkit.launch import STOPPED, Stopped, peer_failure
 from unlearnkit.threads import add_threads_arg, apply_threads
 
 COMMANDS = ("world", "model", "finetune", "eval", "run", "attack", "report", "demo")
@@ -50,12 +51,16 @@ def main(argv: list[str] | None = None) -> int:
             apply_threads(args.threads)
         return int(args.func(args) or 0)
     except Exception as e:
-        message = str(e) if isinstance(e, UserError) else write_failure(e)
+        message = str(e) if isinstance(e, UserError) else write_failure(e) or peer_failure(e)
         if args.debug or message is None:
             raise
         _close_progress_bars()
         print(f"unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Stopped:
+        _close_progress_bars()
+        print(f"unlearn {args.command}: {STOPPED}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         _close_progress_bars()
         print(f"unlearn {args.command}: {interrupted_message(args, argv)}", file=sys.stderr)

@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.commands.eval import (
     add_eval_args,
@@ -94,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
     runner.check_benchmark(kind, args.benchmark)
     params = runner.make_params(kind, attack_settings(kind, args))
     settings = settings_from(args)
+    args.device = launch.take_place(args.device)
     check_inputs(args)
     with output_dir(args.out, args.overwrite) as work:
+        if not launch.is_main():
+            return 0  # attacks are rank 0's (docs/running.md); this rank waited for its end
         retain_eval = resolve_retain_eval(args, settings)
         check_retain_convention(retain_eval, settings.convention)
         ctx = AttackContext(

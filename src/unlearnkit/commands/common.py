@@ -8,9 +8,10 @@ import glob
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.errors import UserError
 from unlearnkit.io import replace_dir
 
@@ -52,6 +53,33 @@ def _existing_parent(path: Path) -> Path:
 @contextmanager
 def output_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Iterator[Path]:
     """Lock ``--out`` for the whole command and yield the folder to write into.
+
+    Under a multi-process launch (``unlearnkit.launch``) rank 0 alone takes the lock and prepares
+    the folder; the other ranks get its path (or its one-line error) from rank 0, never clean up
+    what rank 0 owns, and at the end wait until rank 0 has written everything.
+    """
+    if not launch.launched():
+        with _locked_output_dir(out, overwrite, resume) as work:
+            yield work
+        return
+    if not launch.is_main():
+        yield Path(launch.main_folder())
+        launch.wait_for_end()
+        return
+    with ExitStack() as stack:
+        try:
+            work = stack.enter_context(_locked_output_dir(out, overwrite, resume))
+        except UserError as e:
+            launch.share_folder(None, error=str(e))
+            raise
+        launch.share_folder(str(work))
+        yield work
+    launch.end()
+
+
+@contextmanager
+def _locked_output_dir(out: str | Path, overwrite: bool, resume: bool) -> Iterator[Path]:
+    """``output_dir`` of one process: lock, build beside a replaced folder, clean up a failure.
 
     A second command into the same ``--out`` stops at once. With ``--overwrite`` (and not
     ``--resume``) a non-empty folder is left as it is while the new one is built beside it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.commands.common import add_output_args, output_dir
@@ -122,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_benchmark(args.benchmark)
     settings = settings_from(args)
+    args.device = launch.take_place(args.device)
     check_inputs(args)
     with output_dir(args.out, args.overwrite) as work:
+        if not launch.is_main():
+            return 0  # evaluation is rank 0's (docs/running.md); this rank waited for its end
         retain_eval = resolve_retain_eval(args, settings)
         result = evaluate_path(
             args.benchmark,

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
 
@@ -87,11 +88,12 @@ def check_numbers(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune into ``--out``, locked for the whole command (a replacement swapped in at the end)."""
     check_numbers(args)
+    device = launch.take_place()  # cuda:LOCAL_RANK under a launch, before loading
     with output_dir(args.out, args.overwrite) as work:
-        return _run(args, work)
+        return _run(args, work, device)
 
 
-def _run(args: argparse.Namespace, out: Path) -> int:
+def _run(args: argparse.Namespace, out: Path, device: str | None) -> int:
     from unlearnkit.model_card import finetuned_card
     from unlearnkit.models import (
         check_model_path,
@@ -110,6 +112,7 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     model, tok = load_model_and_tokenizer(
         args.model,
         args.tokenizer,
+        device=device,
         dtype=train_load_dtype(args.dtype, precision),
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
@@ -130,6 +133,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
         data = {"data": args.data}  # a file of records: no benchmark split
     card = finetuned_card(asdict(cfg), args.model, data)
     summary = finetune(model, tok, examples, out, cfg, card=card)
+    if not launch.is_main():
+        return 0  # rank 0 saved the model and reports
     print(
         f"trained {summary['steps']} steps on {summary['examples']} examples (loss {summary['train_loss']:.4f}); saved to {Path(args.out).expanduser()}"
     )

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.commands.common import add_output_args, output_dir
 
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.preflight import check_run
 
     cfg = config_from_args(args)
+    cfg.device = launch.take_place(cfg.device)  # cuda:LOCAL_RANK under a launch, before loading
     plan = check_run(cfg, resume=args.resume)  # every input checked before any folder is made
     try:
         with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
@@ -121,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
                 raise _Discarded(result)  # a failed replacement: the old run stays
     except _Discarded as e:
         result = e.result
+    if not launch.is_main():
+        return 0  # rank 0 reports the run; this rank trained and has waited for its end
     out = Path(cfg.out).expanduser()
     for name, value in result["metrics"].items():
         print(f"{name:>28s}  {value:.4g}")

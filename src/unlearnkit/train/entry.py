@@ -10,27 +10,13 @@ to ``OUT_DIR/model``. The ``unlearn run`` command is the user-facing way; this i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from unlearnkit import launch
 from unlearnkit.config import load_config
 from unlearnkit.errors import UserError
 from unlearnkit.io import write_json
-
-
-def _local_device() -> str:
-    """This process's device; without CUDA, a multi-process launch becomes DDP over gloo on CPU."""
-    import torch
-
-    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
-    if torch.cuda.is_available() and not use_cpu:
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # accelerate starts several CPU processes only through its torchrun launcher (--multi_gpu);
-        # this makes the Trainer's process group a CPU (gloo) one.
-        os.environ["ACCELERATE_USE_CPU"] = "true"
-    return "cpu"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,11 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = load_config(UnlearnConfig, args.config, args.overrides)
         tokenizer = load_tokenizer(args.tokenizer or args.model)
-        # The process group is set up by unlearn()'s TrainingArguments (a PartialState made here
-        # first would pin a non-distributed state): load on this process's device by LOCAL_RANK.
         precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
         dtype = train_load_dtype(args.dtype, precision)
-        model = load_model(args.model, device=_local_device(), dtype=dtype)
+        # cuda:LOCAL_RANK (or CPU over gloo), and the process group the Trainer then reuses.
+        model = load_model(args.model, device=launch.take_place(), dtype=dtype)
         out = Path(args.out)
         summary = unlearn(cfg, model, tokenizer, out, resume=args.resume, progress=False)
         if PartialState().is_main_process:

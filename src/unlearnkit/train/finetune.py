@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from unlearnkit import launch
 from unlearnkit.data.collate import EncodedCollator
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
@@ -85,7 +86,8 @@ def finetune(
     The model is written to a temporary folder beside ``out_dir`` and renamed at the end, so an
     interrupted run leaves nothing half-written. The folder gets a model card (README.md):
     ``card``, or one with the settings and the path the model was loaded from. Returns the
-    training summary (losses included).
+    training summary (losses included). Under a multi-process launch every rank trains and rank 0
+    alone writes.
     """
     from unlearnkit.model_card import base_model_of, finetuned_card, write_card
 
@@ -94,7 +96,8 @@ def finetune(
     base_model = base_model_of(model)
     out_dir = Path(out_dir) if out_dir is not None else None
     work = out_dir.with_name(f".{out_dir.name}.tmp") if out_dir else Path(".finetune-tmp")
-    shutil.rmtree(work, ignore_errors=True)
+    if launch.is_main():
+        shutil.rmtree(work, ignore_errors=True)
     recorder = LossRecorder()
     trainer = Trainer(
         model=model,
@@ -113,6 +116,8 @@ def finetune(
         "examples": len(examples),
         "config": asdict(cfg),
     }
+    if not launch.is_main():
+        return summary
     if out_dir is not None:
         shutil.rmtree(work / "trainer", ignore_errors=True)
         model.save_pretrained(work, safe_serialization=True)

@@ -12,8 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback, TrainingArguments
 
+from unlearnkit import launch
 from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
@@ -334,6 +336,7 @@ def unlearn(
     if run.trainer.args.should_save:
         clear_staging(folder)
     trained = run.trainer.model
+    args = run.trainer.args
     return {
         "method": run.method.name,
         "params": asdict(run.method.params),
@@ -348,6 +351,12 @@ def unlearn(
         "train_loss": float(result.training_loss),
         "runtime_s": time.perf_counter() - run.timer.start,
         "trainable_params": sum(p.numel() for p in trained.parameters() if p.requires_grad),
+        # What changes with the GPU count: one optimizer step averages over this many examples.
+        "world_size": args.world_size,
+        "effective_batch_size": (
+            args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        ),
+        "rank_seeds": launch.gather(torch.initial_seed()),  # the seed each rank's torch drew from
         "resumed_from": checkpoint,
         "guard": guard,
         "log_history": run.trainer.state.log_history,
