@@ -123,6 +123,10 @@ def _engine(model: nn.Module) -> AutogradEngine:
     return AutogradEngine(model)
 
 
+# What every SAM step logs, a skipped one included.
+SAM_LOG_KEYS = {"part", "sam_forget_loss", "sam_applied_norm", "sam_seen_cos", "sam_skipped"}
+
+
 def test_sam_gradient_with_rho_one_and_rho_zero():
     theta = T([1.0, -2.0, 0.5])
     model = Quartic(theta)
@@ -130,13 +134,7 @@ def test_sam_gradient_with_rho_one_and_rho_zero():
     _, logs, (g,) = sam_gradient(engine, model.loss, rho=1.0)
     eps = theta**3 / (theta**3).norm()
     torch.testing.assert_close(g, (theta + eps) ** 3)
-    assert set(logs) == {
-        "part",
-        "sam_forget_loss",
-        "sam_applied_norm",
-        "sam_seen_cos",
-        "sam_skipped",
-    }
+    assert set(logs) == SAM_LOG_KEYS
 
     engine = _engine(model)
     loss, logs, (g,) = sam_gradient(engine, model.loss, rho=0.0)
@@ -157,13 +155,7 @@ def test_skipped_sam_step_logs_the_same_keys_as_a_normal_one():
     _, logs, grads = sam_gradient(engine, nan_loss, rho=0.1)
     assert grads == [None]
     assert set(engine.warnings) == {"sam_skipped"}
-    assert set(logs) == {
-        "part",
-        "sam_forget_loss",
-        "sam_applied_norm",
-        "sam_seen_cos",
-        "sam_skipped",
-    }
+    assert set(logs) == SAM_LOG_KEYS
     assert logs["sam_skipped"] == 1.0 and logs["sam_applied_norm"] == 0.0
     assert logs["sam_forget_loss"].item() == 5.0  # the loss at θ (finite), not ε's
 
