@@ -29,7 +29,9 @@ from unlearnkit.train.unlearn import LoraSection
 from unlearnkit.train.validate import reference_kind
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = ModelShape(params=1000, trainable=600, hidden=8, intermediate=16, layers=2, vocab=50)
+SHAPE = ModelShape(
+    params=1000, trainable=600, hidden=8, intermediate=16, layers=2, vocab=50, cast=900
+)
 LLAMA_8B = dict(
     hidden_size=4096,
     intermediate_size=14336,
@@ -61,12 +63,14 @@ def test_every_term_of_a_custom_step_with_a_live_reference_under_ddp():
         "DDP gradient buckets": 600 * 4,
         "custom step: snapshot + gradient lists": 2 * 600 * 4,
         "live reference copy (unsharded)": 1000 * 4,
+        "autocast bf16 weight copies": 900 * 2,  # every weight but an untied input embedding
         "activations (rough)": 10 * 2 * (36 * 8 + 8 * 16),  # layers × (36 h + 8 i) per token
         "logits (rough)": 10 * 50 * 12,
         "CUDA context and slack": GIB,
     }
-    # states only: weights, frozen, gradients, state, temporaries, buckets, lists, reference
-    assert estimate(SHAPE, s).bytes_per_param() == (2400 * 4 + 1600 + 4800 * 2 + 4000) / 1000
+    # states only: weights, frozen, gradients, state, temporaries, buckets, lists, reference, casts
+    expected = 2400 * 4 + 1600 + 4800 * 2 + 4000 + 1800
+    assert estimate(SHAPE, s).bytes_per_param() == expected / 1000
 
 
 def test_fsdp2_shards_weights_gradients_state_and_custom_lists_not_the_reference():
@@ -87,6 +91,7 @@ def test_fsdp2_shards_weights_gradients_state_and_custom_lists_not_the_reference
     assert terms["live reference copy (unsharded)"] == 1000 * 4
     assert "optimizer step temporaries (foreach)" not in terms  # fused AdamW
     assert "DDP gradient buckets" not in terms
+    assert "autocast bf16 weight copies" not in terms  # gathered in bf16 a layer at a time
     assert est.loading == 1000 * 4 + GIB  # every rank loads the whole model first
     assert est.need == max(est.training, est.loading)
 
@@ -100,6 +105,9 @@ def test_bf16_kahan_lora_8bit_and_checkpointing_terms():
     terms = dict(estimate(SHAPE, lora).terms)
     assert terms["frozen weights"] == 400 * 2  # the base keeps its load dtype
     assert "live reference copy (unsharded)" not in terms  # adapters switched off instead
+    assert "autocast bf16 weight copies" not in terms  # a bf16 base is used as it is
+    fp32_base = dict(estimate(SHAPE, MemorySetting(precision="mixed-bf16", lora=True)).terms)
+    assert fp32_base["autocast bf16 weight copies"] == 900 * 2
     eight = dict(
         estimate(SHAPE, MemorySetting(precision="mixed-bf16", optimizer="adamw_8bit")).terms
     )
@@ -107,6 +115,9 @@ def test_bf16_kahan_lora_8bit_and_checkpointing_terms():
     ckpt = MemorySetting(precision="bf16", tokens=10, checkpointing=True)
     kept = 4 * 8 * 2 + (36 * 8 + 8 * 16)  # each layer's fp32 input + one layer recomputed
     assert dict(estimate(SHAPE, ckpt).terms)["activations (rough)"] == 10 * kept
+    fp32 = dict(estimate(SHAPE, MemorySetting(precision="fp32", tokens=10)).terms)
+    assert fp32["activations (rough)"] == 10 * 2 * (50 * 8 + 12 * 16)
+    assert "autocast bf16 weight copies" not in fp32  # no autocast
 
 
 def _meta(config):
@@ -132,6 +143,13 @@ def test_counts_on_the_meta_device_are_the_real_models(method):
         c.num_hidden_layers,
         c.vocab_size,
     )
+    assert c.tie_word_embeddings and shape.cast == shape.params  # the embedding is the LM head
+
+
+def test_an_untied_input_embedding_is_not_cast():
+    config = LlamaConfig(**{**LLAMA_8B, "num_hidden_layers": 1, "vocab_size": 1000})
+    shape = me.model_shape(_meta(config), get_method("ga"), LoraSection())
+    assert shape.cast == shape.params - 1000 * 4096
 
 
 def test_lora_count_on_the_meta_device_is_peft_on_the_real_model():
@@ -173,7 +191,7 @@ def test_8b_sam_with_fp32_masters_is_refused_on_one_80gb_gpu(llama_8b, gpu_80gb,
     with pytest.raises(UserError) as refused:
         _check(llama_8b, method="sam")
     line = str(refused.value)
-    assert "\n" not in line and "needs about 229" in line and "78.0 GiB free" in line
+    assert "\n" not in line and "needs about 243" in line and "78.0 GiB free" in line
     assert "memory estimate: 8.03B parameters" in capsys.readouterr().err
 
 

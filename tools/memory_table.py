@@ -78,7 +78,12 @@ def meta_llama(name: str):
 
 
 def table(name: str) -> str:
-    head = ["method class", "precision", "B/param (states)", *(f"{k}, GiB" for k in LAYOUTS)]
+    head = [
+        "method class",
+        "precision",
+        "B/param (no activations)",
+        *(f"{k}, GiB" for k in LAYOUTS),
+    ]
     rows, params = [], 0
     for label, overrides in CLASSES.items():
         cfg = from_dict(RunConfig, overrides)
