@@ -17,12 +17,13 @@ LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "ACCELERATE_USE_CPU")
 
 @pytest.fixture
 def gpus(monkeypatch):
-    """A machine with 4 CUDA devices; ``set_device`` calls are recorded."""
+    """A machine with 4 CUDA devices of 80 GiB free; ``set_device`` calls are recorded."""
     chosen: list[int] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index=None: (80 * 2**30, 80 * 2**30))
     return chosen
 
 

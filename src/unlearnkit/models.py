@@ -72,7 +72,8 @@ def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
     return table[dtype]
 
 
-PRECISIONS = ("auto", "fp32", "mixed-bf16", "bf16")
+PRECISIONS = ("auto", "fp32", "mixed-bf16", "bf16", "bf16-kahan")
+BF16_WEIGHTS = ("bf16", "bf16-kahan")  # the precisions that train the bf16 weights themselves
 PURE_BF16 = (
     "train.precision: bf16 trains the bf16 weights themselves: an AdamW update smaller than half a "
     "bf16 step of the weight (2^-9 of it) is rounded away, so at lr 1e-5 most weights do not move "
@@ -87,7 +88,8 @@ def cuda_bf16() -> bool:
 
 
 def resolve_precision(precision: str = "auto", bf16: bool | None = None) -> str:
-    """What a run trains in: fp32, mixed-bf16 (fp32 weights, bf16 autocast) or bf16 (pure).
+    """What a run trains in: fp32, mixed-bf16 (fp32 weights, bf16 autocast), bf16 (pure) or
+    bf16-kahan (bf16 weights, AdamW with Kahan-compensated updates: ``train/kahan.py``).
 
     ``auto`` is mixed-bf16 on a CUDA GPU with bf16, fp32 elsewhere. The older ``train.bf16`` key
     still works: true is mixed-bf16, false is fp32.
@@ -108,8 +110,8 @@ def resolve_precision(precision: str = "auto", bf16: bool | None = None) -> str:
 
 
 def precision_dtype(precision: str) -> torch.dtype:
-    """The dtype of the trained weights: bf16 for pure bf16, fp32 (master weights) otherwise."""
-    return torch.bfloat16 if resolve_precision(precision) == "bf16" else torch.float32
+    """The dtype of the trained weights: bf16 for bf16 and bf16-kahan, fp32 (masters) otherwise."""
+    return torch.bfloat16 if resolve_precision(precision) in BF16_WEIGHTS else torch.float32
 
 
 def train_load_dtype(dtype: str | None, precision: str, frozen_base: bool = False) -> str | None:

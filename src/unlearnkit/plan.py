@@ -12,6 +12,7 @@ from unlearnkit.errors import UserError
 if TYPE_CHECKING:
     from unlearnkit.api import RunConfig
     from unlearnkit.data.samples import UnlearningCorpus
+    from unlearnkit.memory_estimate import MemoryEstimate
     from unlearnkit.train.validate import CheckedUnlearn
 
 
@@ -22,6 +23,7 @@ class RunPlan:
     unlearn: CheckedUnlearn  # the config, its method built, its reference kind, its corpus
     model_path: str  # the model to unlearn from: --model, else the world's target
     resume: bool = False
+    memory: MemoryEstimate | None = None  # per GPU, from the model's config (None: not readable)
 
     @property
     def cfg(self) -> RunConfig:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -28,13 +29,16 @@ FREE_KEYS = (
     "train.save_total_limit",
     "train.logging_steps",
     "train.report_to",
+    "train.check_memory",
 )
 
 
 def check_run(cfg, resume: bool = False) -> RunPlan:
     """The one check of a run: config values, method, device, model and tokenizer folders, data,
-    eval data, attacks. Returns the plan ``api.run`` follows (method built, corpus loaded)."""
+    eval data, attacks, then the memory estimate (a run that cannot fit its GPU is refused).
+    Returns the plan ``api.run`` follows (method built, corpus loaded, memory estimated)."""
     from unlearnkit.data.check import check_eval_data
+    from unlearnkit.memory_estimate import check_memory
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
     from unlearnkit.train.validate import CheckedUnlearn, check_method, load_corpus
 
@@ -59,7 +63,7 @@ def check_run(cfg, resume: bool = False) -> RunPlan:
     check_attacks(cfg)
     if resume:
         check_resume_config(cfg)
-    return plan
+    return replace(plan, memory=check_memory(cfg, model_path, method, reference))
 
 
 def check_eval_section(e) -> None:

@@ -39,6 +39,11 @@ def add_parser(sub) -> None:
         "--save-model", action="store_true", help="save the unlearned model to OUT/model"
     )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything, print the plan and the memory estimate, write nothing",
+    )
     p.add_argument("--device", help="cpu, cuda (default: cuda if available)")
     p.add_argument(
         "--allow-pickle",
@@ -114,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.device = launch.take_place(cfg.device)  # cuda:LOCAL_RANK under a launch, before loading
     plan = check_run(cfg, resume=args.resume)  # every input checked before any folder is made
+    if args.dry_run:
+        print(describe_plan(plan))
+        return 0
     try:
         with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
             # For `interrupted`: a replacement built beside --out cannot be resumed.
@@ -151,6 +159,26 @@ def run(args: argparse.Namespace) -> int:
     if line := did_not_move(result.get("forgetting")):
         print(line, file=sys.stderr)
     return 0
+
+
+def describe_plan(plan) -> str:
+    """What ``--dry-run`` prints: the checked run, then the memory estimate term by term."""
+    from unlearnkit.models import resolve_precision
+
+    cfg, t = plan.cfg, plan.cfg.train
+    steps = f"{t.max_steps} steps" if t.max_steps > 0 else f"{t.epochs:g} epochs"
+    lines = [
+        f"method       {cfg.method} (reference: {plan.unlearn.reference})",
+        f"model        {plan.model_path}",
+        f"data         {cfg.data.benchmark} {plan.split}: {len(plan.corpus.forget)} forget, "
+        f"{len(plan.corpus.retain or [])} retain rows",
+        f"training     {steps}, lr {t.learning_rate:g}, batch {t.batch_size} x "
+        f"{t.gradient_accumulation_steps}, {resolve_precision(t.precision, t.bf16)}, "
+        f"{t.optimizer}" + (f", LoRA r={cfg.lora.r}" if cfg.lora.r > 0 else ""),
+        f"output       {cfg.out} (nothing written: --dry-run)",
+    ]
+    memory = plan.memory.table() if plan.memory else "memory estimate: none (no config.json here)"
+    return "\n".join([*lines, memory])
 
 
 def diverged(result: dict) -> bool:

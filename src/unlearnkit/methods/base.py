@@ -138,6 +138,11 @@ class Method:
         """A filter on parameter names that may train; None: all of them."""
         return None
 
+    def trainable_on(self, model) -> Callable[[str], bool] | None:
+        """The filter ``trainable`` gives once ``prepare(model)`` ran, without running it (the
+        memory estimate asks it of a model built on the meta device)."""
+        return self.trainable()
+
     def forget_loss(self, model, batch: Batch, ctx: StepContext) -> tuple[torch.Tensor, Logs]:
         raise NotImplementedError
 

@@ -11,6 +11,7 @@ mean token norm of h_l on the forget rows, measured before training.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -67,19 +68,29 @@ class RMU(Method):
         return MethodNeeds(retain=True, reference="live", frozen_base=True)
 
     def prepare(self, model, data) -> None:
-        n_layers, hidden = num_layers(model), hidden_size(model)
-        layer = n_layers // 2 if self.params.layer is None else self.params.layer
-        if not 0 <= layer < n_layers:
-            raise UserError(f"rmu layer must be in 0..{n_layers - 1} for this model, got {layer}")
-        self.layer = layer
+        self.layer = layer = self.pick_layer(model)
         rows = list(data.forget)[: max(1, self.params.c_samples)]
         self.activation_norm = activation_norm(
             model, rows, layer, data.pad_id, data.device, data.batch_size, data.autocast
         )
         c = self.steering_coeff()
-        u = random_control_vector(hidden, self.params.seed, device=data.device)
+        u = random_control_vector(hidden_size(model), self.params.seed, device=data.device)
         self.control = c * u
         self.locate(model)
+
+    def pick_layer(self, model) -> int:
+        """The steered layer: ``params.layer``, else the middle one."""
+        n_layers = num_layers(model)
+        layer = n_layers // 2 if self.params.layer is None else self.params.layer
+        if not 0 <= layer < n_layers:
+            raise UserError(f"rmu layer must be in 0..{n_layers - 1} for this model, got {layer}")
+        return layer
+
+    def trainable_on(self, model):
+        probe = copy.copy(self)  # this method's own layer and prefixes stay prepare's to set
+        probe.layer = self.pick_layer(model)
+        probe.locate(model)
+        return probe.trainable()
 
     def locate(self, model) -> None:
         """Find the parameters that train (the ``module`` of each train layer) in ``model``."""

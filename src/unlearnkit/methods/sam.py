@@ -53,6 +53,9 @@ class SAM(Method):
     def trainable(self):
         return self.base.trainable()
 
+    def trainable_on(self, model):
+        return self.base.trainable_on(model)
+
     def forget_loss(self, model, batch, ctx):
         return self.base.forget_loss(model, batch, ctx)
 

@@ -17,8 +17,10 @@ from unlearnkit.data.collate import EncodedCollator
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
 from unlearnkit.io import replace_dir, write_json
+from unlearnkit.models import resolve_precision
 from unlearnkit.train.arguments import trainer_arguments
 from unlearnkit.train.examples import EncodedDataset
+from unlearnkit.train.kahan import check_kahan, kahan_optimizer
 from unlearnkit.train.progress import use_quiet_progress
 
 
@@ -34,7 +36,7 @@ class FinetuneConfig:
     lr_scheduler: str = "linear"
     seed: int = 0
     logging_steps: int = 10
-    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 (docs/precision.md)
+    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 | bf16-kahan (docs/precision.md)
     bf16: bool | None = None  # older key: true = mixed-bf16, false = fp32
     gradient_checkpointing: bool = False
     group_by_length: bool = True
@@ -52,8 +54,6 @@ class LossRecorder(TrainerCallback):
 
 
 def training_arguments(cfg: FinetuneConfig, out_dir: Path, progress: bool) -> TrainingArguments:
-    from unlearnkit.models import resolve_precision
-
     return trainer_arguments(
         out_dir,
         precision=resolve_precision(cfg.precision, cfg.bf16),
@@ -99,13 +99,17 @@ def finetune(
     if launch.is_main():
         shutil.rmtree(work, ignore_errors=True)
     recorder = LossRecorder()
+    precision = resolve_precision(cfg.precision, cfg.bf16)
+    check_kahan(precision, "adamw_torch")
+    args = training_arguments(cfg, work / "trainer", progress)
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, work / "trainer", progress),
+        args=args,
         train_dataset=EncodedDataset(examples),
         data_collator=EncodedCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=[recorder],
+        optimizer_cls_and_kwargs=kahan_optimizer(precision, args),
     )
     use_quiet_progress(trainer, progress)
     result = trainer.train()

@@ -37,6 +37,7 @@ from unlearnkit.train.checkpoints import (
     staging_dir,
 )
 from unlearnkit.train.guard import DivergenceGuard, GuardConfig
+from unlearnkit.train.kahan import kahan_optimizer
 from unlearnkit.train.progress import TRAIN_LOG, TrainLog, use_quiet_progress
 from unlearnkit.train.reference import (
     LiveReference,
@@ -72,7 +73,7 @@ class TrainSection:
     optimizer: str = "adamw_torch"
     max_grad_norm: float = 1.0
     seed: int = 0
-    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 (docs/precision.md)
+    precision: str = "auto"  # auto | fp32 | mixed-bf16 | bf16 | bf16-kahan (docs/precision.md)
     bf16: bool | None = None  # older key: true = mixed-bf16, false = fp32 (None: see precision)
     gradient_checkpointing: bool = False
     save_steps: int = 0  # 0: no checkpoints
@@ -80,6 +81,7 @@ class TrainSection:
     logging_steps: int = 1
     reference_batch_size: int = 16  # batch size of the reference / probe passes before training
     report_to: list[str] = field(default_factory=lambda: ["none"])  # trackers: tensorboard, wandb
+    check_memory: bool = True  # refuse a run whose memory estimate exceeds the GPU's free memory
 
 
 @dataclass
@@ -288,6 +290,7 @@ def build_trainer(
             *(callbacks or []),
         ],
         method=method,
+        optimizer_cls_and_kwargs=kahan_optimizer(precision, args),
     )
     use_quiet_progress(trainer, progress)
     log_to(trainer, out_dir / LOGS)

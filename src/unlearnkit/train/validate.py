@@ -22,7 +22,10 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> None:
 
 
 def check_train(t) -> None:
-    """A ``TrainSection``: counts, rates and the optimizer / scheduler names."""
+    """A ``TrainSection``: counts, rates, the precision and the optimizer / scheduler names."""
+    from unlearnkit.models import resolve_precision
+    from unlearnkit.train.kahan import check_kahan
+
     _positive("train.learning_rate", t.learning_rate)
     for name in ("batch_size", "gradient_accumulation_steps", "logging_steps"):
         _positive(f"train.{name}", getattr(t, name))
@@ -44,6 +47,7 @@ def check_train(t) -> None:
             f"train.save_total_limit must be at least 1 (or null: keep all), got {t.save_total_limit}"
         )
     _check_names(t.lr_scheduler, t.optimizer)
+    check_kahan(resolve_precision(t.precision, t.bf16), t.optimizer)
     check_report_to(t.report_to)
 
 
