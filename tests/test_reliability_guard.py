@@ -128,7 +128,7 @@ def test_diverged_run_without_good_weights_is_not_evaluated(tmp_path, capfd, mon
     assert (
         "no good checkpoint to go back to" in stdout and "train.save_steps=3 or smaller" in stdout
     )
-    assert "unlearn run: error: training diverged with no good checkpoint" in err
+    assert "unlearn run: error: divergence guard: training stopped at step" in err
 
 
 # ---- the callback alone ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unlearnkit import phases
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
@@ -70,9 +71,9 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
         )
     world = world_of(cfg.data.path)
     if world is not None and split == TOFU_SPLIT:
-        from unlearnkit.world.check import evaluate_world_model
+        from unlearnkit.world.check import world_retain_eval
 
-        return evaluate_world_model(world, "retain", benchmark, settings)
+        return world_retain_eval(world, benchmark, settings)
     return None
 
 
@@ -108,6 +109,7 @@ def run(
     plan = plan or check_run(cfg, resume)
     assert plan.cfg is cfg and plan.resume == resume, "plan was checked for another run"
     out = Path(out_dir or cfg.out)
+    phases.enter("load")
     tok = load_tokenizer(cfg.tokenizer or plan.model_path, trust_remote_code=cfg.trust_remote_code)
     retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, plan.split)
     created = not out.exists()
@@ -135,10 +137,12 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         result = _write(out, _not_evaluated(plan, info, "diverged"))
         log.warning("not evaluated: %s", describe(info["guard"]))
         return result
+    phases.enter("save")
     if cfg.save_model:
         save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
+    phases.enter("eval")
     result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
     if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
         result["forgetting"] = forgetting
@@ -149,6 +153,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
     if cfg.attacks:
         from unlearnkit.attacks.runner import run_attacks
 
+        phases.enter("attack")
         result["attacks"] = run_attacks(
             cfg.attacks,
             model,

@@ -9,6 +9,7 @@ from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
+from unlearnkit.protect import guard_inputs
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -93,12 +94,29 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
     return args.retain_eval
 
 
+def eval_inputs(args: argparse.Namespace) -> dict:
+    """{flag: path} of what `eval` and `attack` read, which ``--out`` must stay clear of."""
+    from unlearnkit.plan import world_of
+    from unlearnkit.world.location import default_world_dir
+
+    return {
+        "--model": args.model,
+        "--tokenizer": args.tokenizer,
+        "--data": args.data or default_world_dir(),
+        "the world": world_of(args.data),
+        "--retain-model": args.retain_model,
+        "--retain-eval": args.retain_eval,
+    }
+
+
 def check_inputs(args: argparse.Namespace) -> None:
-    """Device, model and tokenizer folders, data files and the retain eval, before any loading."""
+    """Device, model and tokenizer folders, data files and the retain eval, before any loading;
+    ``--out`` clear of them all."""
     from unlearnkit.data.check import check_eval_data
     from unlearnkit.eval.recompute import retain_reference
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
 
+    guard_inputs(args.out, eval_inputs(args), getattr(args, "command", "eval"))
     pick_dtype(args.dtype, pick_device(args.device))
     check_model_path(args.model, args.allow_pickle)
     check_tokenizer_folder(args.tokenizer or args.model)

@@ -18,6 +18,7 @@ import torch
 
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
+from unlearnkit.io import load_tensors
 from unlearnkit.logprobs import sequence_logprob
 
 
@@ -44,7 +45,7 @@ class PrecomputedReference:
 
     @classmethod
     def load(cls, path: str | Path) -> PrecomputedReference:
-        return cls(torch.load(path, map_location="cpu", weights_only=True))
+        return cls(load_tensors(path, "delete it: it is recomputed"))
 
 
 class LiveReference:

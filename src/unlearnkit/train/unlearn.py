@@ -14,6 +14,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainingArguments
 
+from unlearnkit import phases
 from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
@@ -242,6 +243,7 @@ def build_trainer(
     prepare = PrepareData(
         dataset.forget, dataset.retain or [], pad_id, args.device, t.reference_batch_size, t.seed
     )
+    phases.enter("reference")  # what is computed from the starting model before training
     method.prepare(model, prepare)
     live_copy = frozen_copy(model) if kind == "live" and cfg.lora.r == 0 else None
     if cfg.lora.r > 0:
@@ -311,6 +313,7 @@ def unlearn(
     checkpoint = str(found) if found else None
     if resume and checkpoint is None:
         log.warning("resume: no checkpoint in %s; starting from the beginning", folder)
+    phases.enter("train")
     result = run.trainer.train(resume_from_checkpoint=checkpoint)
     guard = run.guard.finish(run.trainer)
     if run.trainer.args.should_save:
