@@ -14,9 +14,8 @@ from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import Convention
 from unlearnkit.eval.results import METRICS
-from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json, write_json, write_text_atomic
-from unlearnkit.plan import RunPlan, world_of
+from unlearnkit.plan import RunPlan, eval_settings, world_of
 from unlearnkit.train.unlearn import UnlearnConfig
 
 log = logging.getLogger(__name__)
@@ -75,18 +74,6 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
 
         return world_retain_eval(world, benchmark, settings)
     return None
-
-
-def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
-    return EvalSettings(
-        batch_size=cfg.eval.batch_size,
-        gen_batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_length=cfg.train.max_length,
-        progress=progress,
-        max_items=cfg.eval.max_items,
-        convention=cfg.eval.convention,
-    )
 
 
 def run(

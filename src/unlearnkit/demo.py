@@ -101,10 +101,10 @@ def method_config(name: str, world: Path, out: Path, plan: DemoPlan):
 
 def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> None:
     """Attack the target or retain model too, so the report shows what attacks do to them."""
-    from unlearnkit.api import eval_settings
     from unlearnkit.attacks.runner import run_attacks
     from unlearnkit.io import read_json, write_json
     from unlearnkit.models import load_model_and_tokenizer
+    from unlearnkit.plan import eval_settings
     from unlearnkit.world.check import world_retain_eval
 
     cfg = method_config("ga", world, run_dir, plan)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unlearnkit.errors import UserError
 from unlearnkit.io import read_yaml
-from unlearnkit.plan import RunPlan, resolve_model_path, world_of
+from unlearnkit.plan import RunPlan, eval_settings, resolve_model_path, world_of
 from unlearnkit.protect import guard_inputs
 
 # The settings that decide what a resumed run trains; the rest (eval, attacks, guard, out, how
@@ -114,6 +114,7 @@ def check_skip(cfg) -> None:
 
 def check_retain_eval(cfg) -> None:
     from unlearnkit.eval.recompute import retain_reference
+    from unlearnkit.eval.run import check_retain_settings
     from unlearnkit.models import check_model_path
 
     if cfg.eval.retain_eval:
@@ -123,6 +124,7 @@ def check_retain_eval(cfg) -> None:
                 f"--retain-eval {folder} is not a folder; point it at the retain model's `unlearn eval` folder"
             )
         retain_reference(cfg.data.benchmark, folder)
+        check_retain_settings(folder, eval_settings(cfg, progress=False))
     if cfg.eval.retain_model:
         check_model_path(cfg.eval.retain_model, cfg.allow_pickle)
 

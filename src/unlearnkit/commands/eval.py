@@ -114,6 +114,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     ``--out`` clear of them all."""
     from unlearnkit.data.check import check_eval_data
     from unlearnkit.eval.recompute import retain_reference
+    from unlearnkit.eval.run import check_retain_settings
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
 
     guard_inputs(args.out, eval_inputs(args), getattr(args, "command", "eval"))
@@ -127,6 +128,7 @@ def check_inputs(args: argparse.Namespace) -> None:
         check_model_path(args.retain_model, args.allow_pickle)
     if args.retain_eval:
         retain_reference(args.benchmark, args.retain_eval)
+        check_retain_settings(args.retain_eval, settings_from(args))
 
 
 def check_benchmark(name: str) -> None:
