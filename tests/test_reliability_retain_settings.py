@@ -104,10 +104,14 @@ def test_a_retain_eval_folder_of_other_settings_is_refused_up_front(tmp_path, ca
     assert status == 2 and "max_length=24" in error_lines(err)[0], err
 
 
-def test_the_same_settings_pass(tmp_path):
+def test_the_same_settings_pass_and_a_full_eval_serves_a_subset(tmp_path):
     from unlearnkit.eval.run import check_retain_settings
 
-    folder = scored_eval(tmp_path / "retain", max_length=64)
-    check_retain_settings(folder, EvalSettings(max_length=64, batch_size=3))
-    with pytest.raises(UserError):
-        check_retain_settings(folder, replace(EvalSettings(max_length=64), max_items=5))
+    full = scored_eval(tmp_path / "full", max_length=64)
+    check_retain_settings(full, EvalSettings(max_length=64, batch_size=3))
+    check_retain_settings(full, EvalSettings(max_length=64, max_items=5))  # its rows at 5 indices
+    subset = scored_eval(tmp_path / "subset", max_length=64, max_items=5)
+    with pytest.raises(UserError, match="max_items=5"):
+        check_retain_settings(subset, EvalSettings(max_length=64))
+    with pytest.raises(UserError, match="max_new_tokens"):
+        check_retain_settings(full, replace(EvalSettings(max_length=64), max_new_tokens=3))

@@ -64,8 +64,9 @@ def evaluate(
 
 
 def check_retain_settings(retain_eval, settings: EvalSettings) -> None:
-    """A retain eval is a reference only for evals scored under the same settings (a folder
-    written before they were recorded is taken as it is)."""
+    """A retain eval is a reference only for evals scored under the same settings (a full one
+    also for a subset, ``max_items``; a folder written before settings were recorded is taken as
+    it is)."""
     from unlearnkit.eval.results import read_metrics
 
     if retain_eval is None or not (Path(retain_eval) / METRICS).is_file():
@@ -74,7 +75,7 @@ def check_retain_settings(retain_eval, settings: EvalSettings) -> None:
     if not isinstance(theirs, dict):
         return
     ours = settings.key()
-    diff = next((k for k in ours if k in theirs and theirs[k] != ours[k]), None)
+    diff = settings.differs_from(theirs, unknown_differs=False)
     if diff is not None:
         raise UserError(
             f"the retain eval {retain_eval} was scored with {diff}={theirs[diff]!r}, this eval "

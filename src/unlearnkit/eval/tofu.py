@@ -30,6 +30,25 @@ class EvalSettings:
         eval folder records it, and a retain eval is reused only under the same key."""
         return {k: v for k, v in sorted(asdict(self).items()) if k not in SPEED_ONLY}
 
+    def differs_from(self, recorded: dict, unknown_differs: bool = True) -> str | None:
+        """The first setting in which an eval scored under ``recorded`` (its ``key()``) differs
+        from these settings, so that it cannot be their retain reference; None when it can.
+
+        A full eval (``max_items`` None) serves a subset: its rows at the subset's indices are
+        used. A setting ``recorded`` lacks (added after it was written) differs if
+        ``unknown_differs``.
+        """
+        for name, value in self.key().items():
+            if name not in recorded:
+                if unknown_differs:
+                    return name
+                continue
+            if name == "max_items" and recorded[name] is None:
+                continue
+            if recorded[name] != value:
+                return name
+        return None
+
     def subset(self, records: list) -> tuple[list, list[int]]:
         """The records this eval scores and their indices in the full set (deterministic)."""
         picked = pick_items(len(records), self.max_items)

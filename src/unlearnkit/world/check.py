@@ -77,10 +77,11 @@ def evaluate_world_model(
 
 
 def scored_under(eval_dir: Path, settings: EvalSettings) -> bool:
-    """An eval folder that was scored under these settings (``EvalSettings.key``)."""
+    """An eval folder scored under settings that serve these (``EvalSettings.differs_from``)."""
     if not (eval_dir / METRICS).is_file():
         return False
-    return read_metrics(eval_dir).get("eval_settings") == settings.key()
+    recorded = read_metrics(eval_dir).get("eval_settings")
+    return isinstance(recorded, dict) and settings.differs_from(recorded) is None
 
 
 def world_retain_eval(world: Path, benchmark: str, settings: EvalSettings) -> Path:
