@@ -31,6 +31,13 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument(
+        "--max-length",
+        type=int,
+        default=256,
+        help="tokens of a scored sequence (a run scores with its train.max_length; a retain eval "
+        "serves only evals of the same settings)",
+    )
+    p.add_argument(
         "--max-items",
         type=int,
         help="score at most N items of each eval set, evenly spaced (default: all); "
@@ -62,14 +69,17 @@ def settings_from(args: argparse.Namespace):
     from unlearnkit.eval.convention import check_convention
     from unlearnkit.eval.tofu import EvalSettings
 
-    if args.batch_size < 1 or args.max_new_tokens < 1:
-        raise UserError("--batch-size and --max-new-tokens must be positive")
+    if args.batch_size < 1 or args.max_new_tokens < 1 or args.max_length < 2:
+        raise UserError(
+            "--batch-size and --max-new-tokens must be positive and --max-length at least 2"
+        )
     if args.max_items is not None and args.max_items < 1:
         raise UserError(f"--max-items must be positive, got {args.max_items}")
     return EvalSettings(
         batch_size=args.batch_size,
         gen_batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
+        max_length=args.max_length,
         max_items=args.max_items,
         convention=check_convention(args.convention, "--convention"),
     )

@@ -63,6 +63,15 @@ def evaluate(
     return result
 
 
+# The `unlearn eval` flag of each eval setting (a run sets max_length with train.max_length).
+SETTING_FLAGS = {
+    "max_length": "--max-length",
+    "max_new_tokens": "--max-new-tokens",
+    "max_items": "--max-items",
+    "convention": "--convention",
+}
+
+
 def check_retain_settings(retain_eval, settings: EvalSettings) -> None:
     """A retain eval is a reference only for evals scored under the same settings (a full one
     also for a subset, ``max_items``; a folder written before settings were recorded is taken as
@@ -77,10 +86,12 @@ def check_retain_settings(retain_eval, settings: EvalSettings) -> None:
     ours = settings.key()
     diff = settings.differs_from(theirs, unknown_differs=False)
     if diff is not None:
+        flag = SETTING_FLAGS.get(diff, diff)
         raise UserError(
             f"the retain eval {retain_eval} was scored with {diff}={theirs[diff]!r}, this eval "
             f"with {diff}={ours[diff]!r}: its numbers would not compare; evaluate the retain "
-            "model under these settings (--retain-model does it once and caches it)"
+            f"model under these settings (unlearn eval {flag} {ours[diff]}), or pass "
+            "--retain-model to have it evaluated once and cached"
         )
 
 
