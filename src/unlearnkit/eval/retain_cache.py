@@ -41,11 +41,6 @@ def data_fingerprint(benchmark: str, data) -> list:
     ]
 
 
-def settings_key(settings: EvalSettings) -> dict:
-    """Every eval setting that changes the numbers (``EvalSettings.key``)."""
-    return settings.key()
-
-
 def retain_eval_dir(
     benchmark: str,
     retain_model: str | Path,
@@ -67,7 +62,7 @@ def retain_eval_dir(
             "model": _fingerprint(retain_model),
             "tokenizer": _fingerprint(tokenizer_path) if tokenizer_path else None,
             "dtype": str(pick_dtype(dtype, pick_device(device))),
-            "settings": settings_key(settings),
+            "settings": settings.key(),
         },
         default=str,
     )
