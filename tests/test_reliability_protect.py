@@ -83,7 +83,8 @@ def assert_refused(capfd, argv: list, name: str, relation: str, root: Path) -> s
     before = snapshot(root)
     status, stdout, err = cli(capfd, argv)
     assert status == 2, (status, stdout, err)
-    (line,) = error_lines(err)
+    # (a run on a world without --config says which world config it uses: a note, not an error)
+    (line,) = [x for x in error_lines(err) if not x.startswith("unlearn run: no --config given")]
     assert line.startswith(f"unlearn {name}: error: --out ") and f" {relation} " in line, line
     assert "never writes into what it reads" in line
     assert snapshot(root) == before, "an input changed"
@@ -124,7 +125,7 @@ def test_run_config_file_inside_out_is_refused(root, capfd, tmp_path):
     config.write_text("method: ga\n")
     try:
         argv = command("run", "model", root, root / "inputs" / "data") + ["--config", config]
-        assert_refused(capfd, argv, "run", "is", root)
+        assert "contains --config" in assert_refused(capfd, argv, "run", "contains", root)
     finally:
         config.unlink()
 

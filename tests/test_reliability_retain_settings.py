@@ -89,12 +89,15 @@ def test_a_retain_eval_folder_of_other_settings_is_refused_up_front(tmp_path, ca
         raise AssertionError("the model was loaded before the retain eval was refused")
 
     data, model = write_data(tmp_path / "tofu"), save_model(tmp_path / "model")
+    capfd.readouterr()  # saving the model drew a progress bar
     monkeypatch.setattr(unlearnkit.models, "load_model", refuse)
     folder = scored_eval(tmp_path / "retain", max_new_tokens=2, max_length=24)
     argv = run_args(data, model, tmp_path / "run", "--retain-eval", str(folder))
     status, _, err = cli(capfd, argv)  # run_args: train.max_length=64, eval.max_new_tokens=2
     assert status == 2, err
-    (line,) = error_lines(err)
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    line = lines[0]
     assert "max_length=24" in line and "max_length=64" in line and str(folder) in line
     assert not (tmp_path / "run").exists()
 

@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return _interrupted(args, argv)
+    except BaseException as e:  # e.g. a Rust extension's PanicException raised around a Ctrl-C
+        if isinstance(e, (SystemExit, GeneratorExit)) or args.debug or not interrupt_inside(e):
+            raise
+        return _interrupted(args, argv)
 
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
