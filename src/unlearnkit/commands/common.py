@@ -60,6 +60,8 @@ def output_dir(out: str | Path, overwrite: bool, resume: bool = False) -> Iterat
     published checkpoint) and never leaves staging or temporary files behind.
     """
     out = prepare_out_dir(out, overwrite or resume)
+    if out.is_symlink():  # write where it points (a link to a folder not made yet cannot take files)
+        out = out.resolve()
     made = _make_parents(out)
     try:
         with _locked(out):

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
             # For `interrupted`: a replacement built beside --out cannot be resumed.
-            args.replacing = work != Path(cfg.out).expanduser()
+            args.replacing = work.resolve() != Path(cfg.out).expanduser().resolve()
             result = run_api(cfg, resume=args.resume, out_dir=work, plan=plan)
             phases.enter("report")  # the results on the screen (and the swap under --overwrite)
             if diverged(result) and args.replacing:
