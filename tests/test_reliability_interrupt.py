@@ -28,10 +28,10 @@ from unlearnkit.phases import INTERRUPT_ENV, PHASES
 STEPS = [
     "train.max_steps=4",
     "train.save_steps=2",
+    "attack_params.prefill.k=[1]",  # key=value overrides before the flags (argparse)
     "--save-model",
     "--attacks",
     "prefill",
-    "attack_params.prefill.k=[1]",
 ]
 PREFIX = "unlearn run: interrupted during {phase}; resume with: unlearn "
 
