@@ -105,7 +105,9 @@ def test_run_save_model_card_carries_the_headline_metrics(capfd, run_data, model
     retain = tmp_path / "retain_eval"
     evaluate = ["eval", "--data", run_data, "--split", "forget01", "--model", model_dir]
     status, _, err = cli(
-        capfd, [*evaluate, "--device", "cpu", "--max-new-tokens", "2", "--out", retain]
+        capfd,
+        [*evaluate, "--device", "cpu", "--max-new-tokens", "2", "--max-length", "64"]
+        + ["--out", retain],
     )
     assert status == 0, err
     out = tmp_path / "run"

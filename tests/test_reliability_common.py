@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -104,21 +105,35 @@ def subprocess_env() -> dict[str, str]:
     return {**os.environ, **ENV, "PYTHONPATH": path}
 
 
-def unlearn_process(argv: list, prelude: str = "", **kwargs) -> subprocess.Popen:
-    """Start ``unlearn ARGV`` as a real process; ``prelude`` is Python run first (test hooks)."""
+def hear_ctrl_c() -> None:
+    """In the child before exec: SIGINT as a terminal's foreground process has it. A pytest run
+    as a background job of a non-interactive shell (``make test &``) ignores SIGINT, and an
+    ignored signal stays ignored across exec, so a Ctrl-C test's child would never hear it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+def unlearn_process(
+    argv: list, prelude: str = "", env: dict | None = None, **kwargs
+) -> subprocess.Popen:
+    """Start ``unlearn ARGV`` as a real process; ``prelude`` is Python run first (test hooks),
+    ``env`` variables set on top of the test environment."""
     code = f"import sys\n{prelude}\nfrom unlearnkit.cli import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.Popen(
         [sys.executable, "-c", code, *map(str, argv)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=subprocess_env(),
+        env={**subprocess_env(), **(env or {})},
+        preexec_fn=hear_ctrl_c,
         **kwargs,
     )
 
 
-def unlearn_subprocess(argv: list, prelude: str = "", timeout: float = 120) -> tuple[int, str, str]:
-    proc = unlearn_process(argv, prelude)
+def unlearn_subprocess(
+    argv: list, prelude: str = "", timeout: float = 120, env: dict | None = None
+) -> tuple[int, str, str]:
+    proc = unlearn_process(argv, prelude, env)
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
 
@@ -146,3 +161,23 @@ def test_snapshot_sees_bytes(tmp_path):
     before = snapshot(tmp_path)
     (tmp_path / "a").write_text("y")
     assert snapshot(tmp_path) != before and snapshot(tmp_path / "none") == {}
+
+
+def test_a_child_hears_ctrl_c_even_when_pytest_ignores_it():
+    """The helper's children get SIGINT back (default handling) though this process ignores it."""
+    code = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            preexec_fn=hear_ctrl_c,
+            timeout=60,
+        )
+        plain = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert proc.stdout.strip() == "True" and plain.stdout.strip() == "False"

@@ -128,7 +128,7 @@ def test_diverged_run_without_good_weights_is_not_evaluated(tmp_path, capfd, mon
     assert (
         "no good checkpoint to go back to" in stdout and "train.save_steps=3 or smaller" in stdout
     )
-    assert "unlearn run: error: training diverged with no good checkpoint" in err
+    assert "unlearn run: error: divergence guard: training stopped at step" in err
 
 
 # ---- the callback alone ------------------------------------------------------------------------
@@ -187,3 +187,30 @@ def test_rotation_keeps_the_newest_and_the_last_verified(tmp_path):
         (tmp_path / f"checkpoint-{step}").mkdir()
     rotate(tmp_path, keep=1, protect=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4", "checkpoint-8"]
+
+
+def test_advice_names_the_setting_and_what_to_change():
+    from unlearnkit.train.guard import advice
+
+    cfg = GuardConfig(max_forget_loss=0.5)
+    at_start = DivergenceGuard(cfg, "unused")
+    at_start.on_train_begin(None, TrainerState(global_step=0), TrainerControl())
+    _log(at_start, 1, forget_nll=3.25)
+    report = at_start.report
+    assert report["stopped"] and report["setting"] == "guard.max_forget_loss"
+    assert report["at_start"] and report["value"] == 3.25 and report["bound"] == 0.5
+    line = advice(report)
+    assert "starting model is already above guard.max_forget_loss" in line
+    assert "raise guard.max_forget_loss above 3.25" in line
+
+    later = DivergenceGuard(GuardConfig(max_forget_loss=0.5, patience=2), "unused")
+    later.on_train_begin(None, TrainerState(global_step=0), TrainerControl())
+    _log(later, 1, forget_nll=0.1)
+    _log(later, 2, forget_nll=0.9)
+    _log(later, 3, forget_nll=0.9)
+    assert later.report["stopped"] and not later.report["at_start"]
+    assert "raise guard.max_forget_loss (now 0.5) or lower train.learning_rate" in advice(
+        {**later.report, "verified_step": None}
+    )
+    nan = advice({"stopped": True, "reason": "loss is nan", "step": 1, "verified_step": None})
+    assert "lower train.learning_rate" in nan and "guard." not in nan

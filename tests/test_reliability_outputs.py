@@ -243,8 +243,13 @@ def test_run_diverged_from_the_start_exits_3_and_keeps_no_model(data, model, tmp
     status, stdout, err = cli(capfd, argv)
     line = the_error(status, stdout, err, "run", expected=3)
     assert "no good checkpoint" in line and "keeps config.yaml, metrics.json" in line
+    # which threshold tripped, at which step, and what to change
+    assert "training stopped at step 1 (forget_nll = " in line
+    assert "is above guard.max_forget_loss = 0.01" in line
+    assert "the starting model is already above guard.max_forget_loss" in line
+    assert "raise guard.max_forget_loss above " in line
     assert "no state after the start passed the guard" in stdout
-    assert "save_steps" not in stdout  # no checkpoint could have helped: no such advice
+    assert "save_steps" not in stdout + line  # no checkpoint could have helped: no such advice
     result = json.loads((out / "metrics.json").read_text())
     assert result["evaluated"] is False and result["metrics"] == {}
     assert result["guard"]["stopped"] and result["guard"]["verified_step"] is None

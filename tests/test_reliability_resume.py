@@ -132,7 +132,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(inputs, baseline, tm
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    prefix = "unlearn run: interrupted; resume with: unlearn "
+    prefix = "unlearn run: interrupted during train; resume with: unlearn "
     assert last.startswith(prefix), last
     command = shlex.split(last[len(prefix) :])
     assert command[-1] == "--resume" and str(out) in command

@@ -8,15 +8,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearnkit import launch
+from unlearnkit import launch, phases
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import Convention
 from unlearnkit.eval.results import METRICS
-from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json, write_json, write_text_atomic
-from unlearnkit.plan import RunPlan, world_of
+from unlearnkit.plan import RunPlan, eval_settings, world_of
 from unlearnkit.train.unlearn import UnlearnConfig
 
 log = logging.getLogger(__name__)
@@ -71,22 +70,10 @@ def resolve_retain_eval(cfg: RunConfig, split: str) -> Path | None:
         )
     world = world_of(cfg.data.path)
     if world is not None and split == TOFU_SPLIT:
-        from unlearnkit.world.check import evaluate_world_model
+        from unlearnkit.world.check import world_retain_eval
 
-        return evaluate_world_model(world, "retain", benchmark, settings)
+        return world_retain_eval(world, benchmark, settings)
     return None
-
-
-def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
-    return EvalSettings(
-        batch_size=cfg.eval.batch_size,
-        gen_batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_length=cfg.train.max_length,
-        progress=progress,
-        max_items=cfg.eval.max_items,
-        convention=cfg.eval.convention,
-    )
 
 
 def run(
@@ -109,6 +96,7 @@ def run(
     plan = plan or check_run(cfg, resume)
     assert plan.cfg is cfg and plan.resume == resume, "plan was checked for another run"
     out = Path(out_dir or cfg.out)
+    phases.enter("load")
     tok = load_tokenizer(cfg.tokenizer or plan.model_path, trust_remote_code=cfg.trust_remote_code)
     with launch.main_first():  # rank 0 fills the retain-eval cache, the others read it
         retain_eval = None if cfg.eval.skip else resolve_retain_eval(cfg, plan.split)
@@ -141,6 +129,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         result = _write(out, _not_evaluated(plan, info, "diverged"))
         log.warning("not evaluated: %s", describe(info["guard"]))
         return result
+    phases.enter("save")
     if cfg.save_model:
         save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
     if not launch.is_main():
@@ -148,6 +137,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
     _as_loaded_for_eval(model)
+    phases.enter("eval")
     result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
     if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
         result["forgetting"] = forgetting
@@ -158,6 +148,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
     if cfg.attacks:
         from unlearnkit.attacks.runner import run_attacks
 
+        phases.enter("attack")
         result["attacks"] = run_attacks(
             cfg.attacks,
             model,

@@ -11,11 +11,13 @@ import re
 import signal
 import sys
 
+from unlearnkit import phases
 from unlearnkit.errors import UserError
 from unlearnkit.launch import STOPPED, Stopped, peer_failure
 from unlearnkit.threads import add_threads_arg, apply_threads
 
 COMMANDS = ("world", "model", "finetune", "eval", "run", "attack", "report", "demo")
+INTERRUPTED = 130  # the shell's status of a process stopped by SIGINT (128 + 2)
 COMPUTING = ("world", "finetune", "eval", "run", "attack", "demo")  # take --threads
 # Failures of the machine rather than the program: reported like bad input, in one line.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -46,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit fails the write (EFBIG) instead of killing
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    hear_ctrl_c()
+    phases.reset()
     try:
         if hasattr(args, "threads"):  # before any work: torch reads it when it first computes
             apply_threads(args.threads)
         return int(args.func(args) or 0)
     except Exception as e:
+        if interrupt_inside(e) and not args.debug:  # a library wrapped the KeyboardInterrupt
+            return _interrupted(args, argv)
         message = str(e) if isinstance(e, UserError) else write_failure(e) or peer_failure(e)
         if args.debug or message is None:
             raise
@@ -62,9 +68,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unlearn {args.command}: {STOPPED}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        _close_progress_bars()
-        print(f"unlearn {args.command}: {interrupted_message(args, argv)}", file=sys.stderr)
-        return 130
+        return _interrupted(args, argv)
+    except BaseException as e:  # e.g. a Rust extension's PanicException raised around a Ctrl-C
+        if isinstance(e, (SystemExit, GeneratorExit)) or args.debug or not interrupt_inside(e):
+            raise
+        return _interrupted(args, argv)
+
+
+def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
+    _close_progress_bars()
+    print(f"unlearn {args.command}: {interrupted_message(args, argv)}", file=sys.stderr)
+    return INTERRUPTED
+
+
+def hear_ctrl_c() -> None:
+    """Unblock SIGINT if this process was started with it blocked (a signal mask is inherited
+    across exec: a parent that spawned us while blocking it, as multiprocessing's resource tracker
+    does for an instant, would leave Ctrl-C pending forever). An ignored SIGINT (a background job
+    of a non-interactive shell) stays ignored, as the shell asked."""
+    if hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(
+        signal.SIG_BLOCK, []
+    ):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+def interrupt_inside(e: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the causes of ``e``."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def write_failure(e: BaseException) -> str | None:

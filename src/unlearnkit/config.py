@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from unlearnkit import io
 from unlearnkit.errors import UserError
 
 T = TypeVar("T")
@@ -25,7 +26,7 @@ def parse_value(text: str) -> Any:
     """YAML scalar parsing for override values: 1e-5, true, null, [a, b], {k: v}, plain strings."""
     try:
         return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, RecursionError) as e:
         raise UserError(f"cannot parse override value '{text}': {str(e).splitlines()[0]}") from e
 
 
@@ -72,10 +73,7 @@ def resolve_config_path(name: str | Path) -> Path:
 
 def read_yaml(path: str | Path) -> dict:
     path = resolve_config_path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from e
+    data = io.read_yaml(path) or {}
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a mapping of settings at the top level")
     return data

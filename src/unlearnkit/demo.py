@@ -107,11 +107,13 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
     """Attack the target or retain model too, so the report shows what attacks do to them."""
     from unlearnkit.attacks.runner import run_attacks
     from unlearnkit.models import load_model_and_tokenizer
+    from unlearnkit.plan import eval_settings
+    from unlearnkit.world.check import world_retain_eval
 
     cfg = method_config("ga", world, run_dir, plan)
     model, tok = load_model_and_tokenizer(world / "models" / role, device="cpu", dtype="fp32")
     result = read_json(run_dir / METRICS)
-    retain_eval = world / "evals" / "retain" / MAIN_BENCHMARK
+    retain_eval = world_retain_eval(world, MAIN_BENCHMARK, eval_settings(cfg, progress=False))
     result["attacks"] = run_attacks(
         list(plan.attacks), model, tok, cfg, TOFU_SPLIT, retain_eval, False, cfg.attack_params
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from unlearnkit.errors import UserError
 
@@ -86,6 +89,34 @@ def read_text(path: str | Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path} is not UTF-8 text (byte {e.start}); re-save it as UTF-8") from e
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}; check the file") from e
+
+
+@contextmanager
+def reading(path: str | Path, fix: str = "fix the file or write it again (is it cut short?)"):
+    """Every reader of a user's or an earlier run's file parses inside this: any failure to parse
+    (bad JSON or YAML, nesting too deep, an unsafe pickle, a wrong type) becomes one ``UserError``
+    that names the file and ``fix``, never a traceback."""
+    try:
+        yield
+    except UserError:
+        raise
+    except RecursionError as e:
+        raise UserError(f"{path} is nested too deeply to read; {fix}") from e
+    except json.JSONDecodeError as e:
+        raise UserError(
+            f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); {fix}"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - whatever a parser raises, the user gets one line
+        why = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot read {path} ({why}); {fix}") from e
+
+
+def parse_json(text: str, path: str | Path) -> Any:
+    """``text`` (the contents of ``path``) as JSON, through :func:`reading`."""
+    with reading(path):
+        return json.loads(text)
 
 
 def read_records(path: str | Path) -> list:
@@ -94,33 +125,65 @@ def read_records(path: str | Path) -> list:
     if not text:
         raise UserError(f"{path} is empty; it should hold JSON or JSON Lines records")
     if text[0] == "[":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(
-                f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
-                "fix the file or write it again (is it cut short?)"
-            ) from e
-        return data
+        return parse_json(text, path)
+    return parse_jsonl(text, path)
+
+
+def parse_jsonl(text: str, path: str | Path) -> list:
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
+            rows.append(parse_json(line, path))
+        except UserError as e:
+            cause = e.__cause__
+            where = (
+                f"column {cause.colno}: {cause.msg}"
+                if isinstance(cause, json.JSONDecodeError)
+                else str(e)
+            )
             raise UserError(
-                f"{path}:{lineno} is not valid JSON Lines (column {e.colno}: {e.msg}); each line "
-                "must be one complete JSON object: fix the file or write it again (is it cut short?)"
-            ) from e
+                f"{path}:{lineno} is not valid JSON Lines ({where}); each line must be one "
+                "complete JSON object: fix the file or write it again (is it cut short?)"
+            ) from cause
     return rows
 
 
+def read_jsonl(path: str | Path) -> list:
+    """A JSON Lines file (an empty one has no rows)."""
+    return parse_jsonl(read_text(path), path)
+
+
 def read_json(path: str | Path) -> Any:
+    return parse_json(read_text(path), path)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, parsed safely (no Python objects), through :func:`reading`."""
+    text = read_text(path)
     try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise UserError(
-            f"{path} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg}); "
-            "fix the file or write it again (is it cut short?)"
-        ) from e
+        with reading(path, "fix the file"):
+            return yaml.safe_load(text)
+    except UserError as e:
+        if isinstance(e.__cause__, yaml.YAMLError):  # the line that names what is wrong, and where
+            why = str(e.__cause__).splitlines()[0]
+            raise UserError(f"{path} is not valid YAML: {why}; fix the file") from e.__cause__
+        raise
+
+
+def load_tensors(path: str | Path, fix: str) -> Any:
+    """``torch.load`` of a file an earlier run wrote, tensors only (nothing else is unpickled).
+
+    A file that asks for other Python objects is refused in one line naming it and ``fix``.
+    """
+    import torch
+
+    with reading(path, fix):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise UserError(
+                f"{path} holds Python objects that are not safe to load, so it was not loaded; "
+                f"{fix}"
+            ) from e

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 import torch
 
 from unlearnkit.errors import UserError
+from unlearnkit.io import read_json
 
 log = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
@@ -159,6 +159,8 @@ def check_model_path(path: str | Path, allow_pickle: bool = False) -> None:
 def check_tokenizer_folder(path: str | Path) -> None:
     """A local tokenizer folder must hold the tokenizer's files."""
     local = Path(str(path)).expanduser()
+    if local.is_dir():
+        check_config_files(local)
     if local.is_dir() and not any((local / f).is_file() for f in TOKENIZER_FILES):
         raise UserError(
             f"{local} has no tokenizer (tokenizer.json); save the tokenizer into it or pass --tokenizer FOLDER"
@@ -169,12 +171,30 @@ def check_tokenizer_folder(path: str | Path) -> None:
         raise UserError(f"tokenizer not found: {path} (no such folder, and not a hub id)")
 
 
+# The small JSON files of a model or tokenizer folder that libraries parse when they load it.
+CONFIG_FILES = (
+    "config.json",
+    ADAPTER_CONFIG,
+    "generation_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+
+
+def check_config_files(path: Path) -> None:
+    """Each config file in ``path`` parses (one line naming it, not a library's traceback)."""
+    for name in CONFIG_FILES:
+        if (path / name).is_file():
+            read_json(path / name)
+
+
 def check_model_folder(path: Path, allow_pickle: bool) -> None:
     """A local model folder must hold a config and safetensors weights (or pickle, if allowed)."""
     if not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise UserError(
             f"{path} is not a model folder: it has no config.json; pass a folder written by save_pretrained"
         )
+    check_config_files(path)
     _check_weights(path, allow_pickle)
     base = adapter_base(path)
     if base is not None:
@@ -204,10 +224,7 @@ def adapter_base(path: str | Path) -> str | None:
     config_path = Path(str(path)).expanduser() / ADAPTER_CONFIG
     if not config_path.is_file():
         return None
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise UserError(f"{config_path} is not valid JSON ({e}); save the adapter again") from e
+    config = read_json(config_path)
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     if not isinstance(base, str) or not base:
         raise UserError(
@@ -232,8 +249,8 @@ def needs_remote_code(path: Path) -> bool:
     """Whether a local model folder ships its own Python code (``auto_map`` in its configs)."""
     for name in ("config.json", "tokenizer_config.json"):
         try:
-            config = json.loads((path / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            config = read_json(path / name)
+        except UserError:  # a file that does not read is refused by check_config_files
             continue
         if isinstance(config, dict) and config.get("auto_map"):
             return True

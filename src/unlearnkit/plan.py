@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.errors import UserError
+from unlearnkit.eval.tofu import EvalSettings
 
 if TYPE_CHECKING:
     from unlearnkit.api import RunConfig
@@ -37,6 +38,19 @@ class RunPlan:
     def split(self) -> str:
         """The split the evaluation and attacks use (TOFU's default when none is given)."""
         return self.cfg.data.split or TOFU_SPLIT
+
+
+def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
+    """The settings a run evaluates under (its own benchmark, extra ones, its retain eval)."""
+    return EvalSettings(
+        batch_size=cfg.eval.batch_size,
+        gen_batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        max_length=cfg.train.max_length,
+        progress=progress,
+        max_items=cfg.eval.max_items,
+        convention=cfg.eval.convention,
+    )
 
 
 def world_of(data_path: str | None) -> Path | None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 from unlearnkit.errors import UserError
-from unlearnkit.plan import RunPlan, resolve_model_path
+from unlearnkit.io import read_yaml
+from unlearnkit.plan import RunPlan, eval_settings, resolve_model_path, world_of
+from unlearnkit.protect import guard_inputs
 
 # The settings that decide what a resumed run trains; the rest (eval, attacks, guard, out, how
 # often to save or log) may change between the interrupted run and its resume.
@@ -46,6 +46,7 @@ def check_run(cfg, resume: bool = False) -> RunPlan:
         raise UserError("a run needs an output folder (--out)")
     model_path = resolve_model_path(cfg)
     method, reference = check_method(cfg)
+    guard_inputs(cfg.out, run_inputs(cfg, model_path, method), "run")
     check_eval_section(cfg.eval)
     pick_dtype(cfg.dtype, pick_device(cfg.device))
     check_model_path(model_path, cfg.allow_pickle)
@@ -64,6 +65,26 @@ def check_run(cfg, resume: bool = False) -> RunPlan:
     if resume:
         check_resume_config(cfg)
     return replace(plan, memory=check_memory(cfg, model_path, method, reference))
+
+
+def run_inputs(cfg, model_path: str, method) -> dict:
+    """{setting: path} of everything a run reads, which its ``out`` must stay clear of."""
+    from unlearnkit.models import adapter_base
+    from unlearnkit.world.location import default_world_dir
+
+    source = method.needs().normal_source
+    model = Path(str(model_path)).expanduser()
+    return {
+        "--data": cfg.data.path or default_world_dir(),
+        "the world": world_of(cfg.data.path),
+        "--model": model_path,
+        "the base model of --model": adapter_base(model) if model.is_dir() else None,
+        "--tokenizer": cfg.tokenizer,
+        "--retain-model": cfg.eval.retain_model,
+        "--retain-eval": cfg.eval.retain_eval,
+        "params.normal_file": source.file if source else None,
+        "params.normal_model": source.model if source else None,
+    }
 
 
 def check_eval_section(e) -> None:
@@ -97,6 +118,7 @@ def check_skip(cfg) -> None:
 
 def check_retain_eval(cfg) -> None:
     from unlearnkit.eval.recompute import retain_reference
+    from unlearnkit.eval.run import check_retain_settings
     from unlearnkit.models import check_model_path
 
     if cfg.eval.retain_eval:
@@ -106,6 +128,7 @@ def check_retain_eval(cfg) -> None:
                 f"--retain-eval {folder} is not a folder; point it at the retain model's `unlearn eval` folder"
             )
         retain_reference(cfg.data.benchmark, folder)
+        check_retain_settings(folder, eval_settings(cfg, progress=False))
     if cfg.eval.retain_model:
         check_model_path(cfg.eval.retain_model, cfg.allow_pickle)
 
@@ -135,11 +158,9 @@ def check_resume_config(cfg) -> None:
     if not saved_path.is_file():
         return
     try:
-        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise UserError(
-            f"cannot read {saved_path} to resume ({e}); start a new run with another --out"
-        ) from e
+        saved = read_yaml(saved_path) or {}
+    except UserError as e:
+        raise UserError(f"{e} to resume, or start a new run with another --out") from e
     now = to_dict(cfg)
     for key in RESUME_KEYS:
         diff = _first_difference(

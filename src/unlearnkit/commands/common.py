@@ -88,6 +88,10 @@ def _locked_output_dir(out: str | Path, overwrite: bool, resume: bool) -> Iterat
     published checkpoint) and never leaves staging or temporary files behind.
     """
     out = prepare_out_dir(out, overwrite or resume)
+    if (
+        out.is_symlink()
+    ):  # write where it points (a link to a folder not made yet cannot take files)
+        out = out.resolve()
     made = _make_parents(out)
     try:
         with _locked(out):
@@ -145,11 +149,13 @@ def _rmdir_if_empty(folder: Path) -> None:
 
 @contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``.OUT.lock`` beside ``out``; refuse at once if another holds it."""
+    """Hold an exclusive lock on ``.OUT.lock`` beside the folder ``out`` names (symlinks
+    resolved); refuse at once if another command holds it."""
     if fcntl is None:  # no flock (Windows): no lock
         yield
         return
-    path = out.parent / f".{out.name}.lock"
+    real = out.resolve()  # one lock per folder, however it is spelled (a symlink, `..`)
+    path = real.parent / f".{real.name}.lock"
     fd = _acquire(path, out)
     try:
         yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from unlearnkit.commands.common import prepare_out_dir
+from unlearnkit.protect import guard_inputs
 
 
 def add_parser(sub) -> None:
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from unlearnkit.demo import DemoPlan, run_demo
     from unlearnkit.methods.registry import get_method
+    from unlearnkit.world.location import world_dir
     from unlearnkit.world.presets import get_preset
 
     preset = args.preset or ("tiny" if args.quick else "small")
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         plan.methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     for name in plan.methods:
         get_method(name, {})
+    guard_inputs(args.out, {"the world": world_dir(preset, args.seed)}, "demo")
     out = prepare_out_dir(args.out, args.overwrite)
     html = run_demo(out, plan, overwrite=args.overwrite)
     print(f"report: {html}")

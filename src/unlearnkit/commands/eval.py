@@ -10,6 +10,7 @@ from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
+from unlearnkit.protect import guard_inputs
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +31,13 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=256,
+        help="tokens of a scored sequence (a run scores with its train.max_length; a retain eval "
+        "serves only evals of the same settings)",
+    )
     p.add_argument(
         "--max-items",
         type=int,
@@ -62,14 +70,17 @@ def settings_from(args: argparse.Namespace):
     from unlearnkit.eval.convention import check_convention
     from unlearnkit.eval.tofu import EvalSettings
 
-    if args.batch_size < 1 or args.max_new_tokens < 1:
-        raise UserError("--batch-size and --max-new-tokens must be positive")
+    if args.batch_size < 1 or args.max_new_tokens < 1 or args.max_length < 2:
+        raise UserError(
+            "--batch-size and --max-new-tokens must be positive and --max-length at least 2"
+        )
     if args.max_items is not None and args.max_items < 1:
         raise UserError(f"--max-items must be positive, got {args.max_items}")
     return EvalSettings(
         batch_size=args.batch_size,
         gen_batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
+        max_length=args.max_length,
         max_items=args.max_items,
         convention=check_convention(args.convention, "--convention"),
     )
@@ -94,12 +105,30 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
     return args.retain_eval
 
 
+def eval_inputs(args: argparse.Namespace) -> dict:
+    """{flag: path} of what `eval` and `attack` read, which ``--out`` must stay clear of."""
+    from unlearnkit.plan import world_of
+    from unlearnkit.world.location import default_world_dir
+
+    return {
+        "--model": args.model,
+        "--tokenizer": args.tokenizer,
+        "--data": args.data or default_world_dir(),
+        "the world": world_of(args.data),
+        "--retain-model": args.retain_model,
+        "--retain-eval": args.retain_eval,
+    }
+
+
 def check_inputs(args: argparse.Namespace) -> None:
-    """Device, model and tokenizer folders, data files and the retain eval, before any loading."""
+    """Device, model and tokenizer folders, data files and the retain eval, before any loading;
+    ``--out`` clear of them all."""
     from unlearnkit.data.check import check_eval_data
     from unlearnkit.eval.recompute import retain_reference
+    from unlearnkit.eval.run import check_retain_settings
     from unlearnkit.models import check_model_path, check_tokenizer_folder, pick_device, pick_dtype
 
+    guard_inputs(args.out, eval_inputs(args), getattr(args, "command", "eval"))
     pick_dtype(args.dtype, pick_device(args.device))
     check_model_path(args.model, args.allow_pickle)
     check_tokenizer_folder(args.tokenizer or args.model)
@@ -110,6 +139,7 @@ def check_inputs(args: argparse.Namespace) -> None:
         check_model_path(args.retain_model, args.allow_pickle)
     if args.retain_eval:
         retain_reference(args.benchmark, args.retain_eval)
+        check_retain_settings(args.retain_eval, settings_from(args))
 
 
 def check_benchmark(name: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from unlearnkit import launch
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.errors import UserError
+from unlearnkit.protect import guard_inputs
 
 
 def add_parser(sub) -> None:
@@ -70,6 +71,19 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
     return get_benchmark(args.benchmark).training_records(args.data, args.split)
 
 
+def finetune_inputs(args: argparse.Namespace) -> dict:
+    """{flag: path} of what `finetune` reads, which ``--out`` must stay clear of."""
+    from unlearnkit.plan import world_of
+    from unlearnkit.world.location import default_world_dir
+
+    return {
+        "--model": args.model,
+        "--tokenizer": args.tokenizer,
+        "--data": args.data or default_world_dir(),
+        "the world": world_of(args.data),
+    }
+
+
 def check_numbers(args: argparse.Namespace) -> None:
     """Training settings that must be positive, and a seed numpy and torch accept."""
     from unlearnkit.preflight import check_seed
@@ -88,6 +102,7 @@ def check_numbers(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune into ``--out``, locked for the whole command (a replacement swapped in at the end)."""
     check_numbers(args)
+    guard_inputs(args.out, finetune_inputs(args), "finetune")
     device = launch.take_place()  # cuda:LOCAL_RANK under a launch, before loading
     with output_dir(args.out, args.overwrite) as work:
         return _run(args, work, device)

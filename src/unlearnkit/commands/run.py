@@ -8,9 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from unlearnkit import launch
+from unlearnkit import launch, phases
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.commands.common import add_output_args, output_dir
+from unlearnkit.protect import guard_inputs
 
 # Exit status of a run the divergence guard stopped without a good checkpoint: no model, no metrics.
 DIVERGED = 3
@@ -117,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.preflight import check_run
 
     cfg = config_from_args(args)
+    if cfg.out:
+        guard_inputs(cfg.out, {"--config": args.config}, "run")
     cfg.device = launch.take_place(cfg.device)  # cuda:LOCAL_RANK under a launch, before loading
     plan = check_run(cfg, resume=args.resume)  # every input checked before any folder is made
     if args.dry_run:
@@ -125,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with output_dir(cfg.out, args.overwrite, resume=args.resume) as work:
             # For `interrupted`: a replacement built beside --out cannot be resumed.
-            args.replacing = work != Path(cfg.out).expanduser()
+            args.replacing = work.resolve() != Path(cfg.out).expanduser().resolve()
             result = run_api(cfg, resume=args.resume, out_dir=work, plan=plan)
+            phases.enter("report")  # the results on the screen (and the swap under --overwrite)
             if diverged(result) and args.replacing:
                 raise _Discarded(result)  # a failed replacement: the old run stays
     except _Discarded as e:
@@ -141,15 +145,17 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"divergence guard: {describe(result['guard'])}")
     if diverged(result):
+        from unlearnkit.train.guard import describe
+
         files = sorted(p.name for p in out.iterdir() if p.is_file()) if out.is_dir() else []
         kept = (
-            f"nothing was kept: {out} is left as it was"
+            f"{out} is left as it was"
             if args.replacing
             else f"{out} keeps {', '.join(files)} (the training log and the guard report)"
         )
         print(
-            f"unlearn run: error: training diverged with no good checkpoint, so the run has no "
-            f"model and no metrics; {kept}",
+            f"unlearn run: error: divergence guard: {describe(result['guard'])}; the run has no "
+            f"metrics; {kept}",
             file=sys.stderr,
         )
         return DIVERGED
@@ -196,14 +202,17 @@ class _Discarded(Exception):
 
 
 def interrupted(args: argparse.Namespace, argv: list[str]) -> str:
-    """What to print after Ctrl-C: the command that resumes the run."""
+    """What to print after Ctrl-C: the phase it stopped and the command that resumes the run."""
+    phase = phases.current()
+    if phase is None:  # still checking the inputs: nothing was written
+        return "interrupted before the run started (nothing written); run the same command again"
     if getattr(args, "replacing", False):
         return (
-            f"interrupted; {args.out} is left as it was (--overwrite replaces it only with a "
-            "complete run); run the same command again to start over"
+            f"interrupted during {phase}; {args.out} is left as it was (--overwrite replaces it "
+            "only with a complete run); run the same command again to start over"
         )
-    command = [a for a in argv if a != "--resume"] + ["--resume"]
-    line = f"interrupted; resume with: unlearn {shlex.join(command)}"
+    command = [a for a in argv if a not in ("--resume", "--overwrite")] + ["--resume"]
+    line = f"interrupted during {phase}; resume with: unlearn {shlex.join(command)}"
     checkpoints = Path(args.out or ".") / "checkpoints"
     if not any(checkpoints.glob("checkpoint-*")):
         line += " (no checkpoint yet, so it starts over; train.save_steps=N saves every N steps)"

@@ -3,12 +3,11 @@ reads (``RunResult``, ``AttackEntry``), and an eval folder's ``items/<set>.jsonl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearnkit.errors import UserError
-from unlearnkit.io import read_json, write_jsonl
+from unlearnkit.io import read_json, read_jsonl, write_jsonl
 
 ITEMS = "items"
 METRICS = "metrics.json"
@@ -23,12 +22,7 @@ def read_rows(eval_dir: str | Path) -> dict[str, list[dict]]:
     folder = Path(eval_dir) / ITEMS
     if not folder.is_dir():
         raise UserError(f"{eval_dir} is not an eval folder: it has no {ITEMS}/ of per-item scores")
-    return {
-        p.stem: [
-            json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-        for p in sorted(folder.glob("*.jsonl"))
-    }
+    return {p.stem: read_jsonl(p) for p in sorted(folder.glob("*.jsonl"))}
 
 
 def read_metrics(eval_dir: str | Path) -> dict:

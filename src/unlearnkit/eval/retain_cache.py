@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
+from unlearnkit.eval.recompute import recompute
 from unlearnkit.eval.results import METRICS
 from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.world.location import cache_home
-
-# Settings that change how fast an eval runs, not its numbers (the engine's scores do not
-# depend on how rows are batched): they stay out of the cache key.
-SPEED_ONLY = ("progress", "batch_size", "gen_batch_size")
 
 
 def _fingerprint(model_path: str | Path) -> str:
@@ -44,11 +41,6 @@ def data_fingerprint(benchmark: str, data) -> list:
     ]
 
 
-def settings_key(settings: EvalSettings) -> dict:
-    """Every eval setting that changes the numbers."""
-    return {k: v for k, v in sorted(asdict(settings).items()) if k not in SPEED_ONLY}
-
-
 def retain_eval_dir(
     benchmark: str,
     retain_model: str | Path,
@@ -70,7 +62,7 @@ def retain_eval_dir(
             "model": _fingerprint(retain_model),
             "tokenizer": _fingerprint(tokenizer_path) if tokenizer_path else None,
             "dtype": str(pick_dtype(dtype, pick_device(device))),
-            "settings": settings_key(settings),
+            "settings": settings.key(),
         },
         default=str,
     )
@@ -87,10 +79,13 @@ def ensure_retain_eval(
     device=None,
     dtype="auto",
     allow_pickle: bool = False,
+    against_itself: bool = False,
 ) -> Path:
     """The retain model's eval folder, computed now only if no cached one exists.
 
     The retain model loads under the same rules as any model (``allow_pickle``).
+    ``against_itself``: its forget quality and privleak measured against itself (1 and 0 by
+    definition), as a world's stored retain eval has them.
     """
     from unlearnkit.eval.run import evaluate_path
 
@@ -99,21 +94,31 @@ def ensure_retain_eval(
     )
     if (out / METRICS).is_file():
         return out
-    work = out.with_name(out.name + ".tmp")
+    work = out.with_name(f".{out.name}.tmp-{os.getpid()}")  # two runs may fill the same key
     shutil.rmtree(work, ignore_errors=True)
-    evaluate_path(
-        benchmark,
-        retain_model,
-        out=work,
-        tokenizer_path=tokenizer_path,
-        device=device,
-        dtype=dtype,
-        allow_pickle=allow_pickle,
-        data=data,
-        split=split,
-        settings=settings,
-        info={"role": "retain"},
-    )
-    shutil.rmtree(out, ignore_errors=True)
-    work.rename(out)
+    try:
+        evaluate_path(
+            benchmark,
+            retain_model,
+            out=work,
+            tokenizer_path=tokenizer_path,
+            device=device,
+            dtype=dtype,
+            allow_pickle=allow_pickle,
+            data=data,
+            split=split,
+            settings=settings,
+            info={"role": "retain"},
+        )
+        if against_itself:
+            recompute(work, retain_eval=work)
+        if out.exists() and not (out / METRICS).is_file():
+            shutil.rmtree(out, ignore_errors=True)  # an unfinished folder of an older version
+        try:
+            work.rename(out)
+        except OSError:
+            if not (out / METRICS).is_file():
+                raise
+    finally:  # another process filled it first (the same eval), or this one failed
+        shutil.rmtree(work, ignore_errors=True)
     return out

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
+from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import check_retain_convention
 from unlearnkit.eval.recompute import retain_reference
 from unlearnkit.eval.results import METRICS, write_rows
@@ -33,6 +34,7 @@ def evaluate(
     settings = settings or EvalSettings()
     bench = get_benchmark(benchmark)
     check_retain_convention(retain_eval, settings.convention)
+    check_retain_settings(retain_eval, settings)
     reference = retain_reference(benchmark, retain_eval)
     was_training = model.training
     model.eval()
@@ -49,6 +51,7 @@ def evaluate(
         **(info or {}),
         "max_items": settings.max_items,  # None: every item of every set
         "convention": settings.convention,  # eval.convention: how answers and tokens were scored
+        "eval_settings": settings.key(),  # what a retain eval is reused under (retain_cache)
         "counts": {name: len(r) for name, r in rows.items()},
         "eval_seconds": round(time.perf_counter() - start, 2),
         "metrics": bench.aggregate(rows, reference),
@@ -58,6 +61,38 @@ def evaluate(
         write_rows(out, rows)
         write_json(out / METRICS, result)
     return result
+
+
+# The `unlearn eval` flag of each eval setting (a run sets max_length with train.max_length).
+SETTING_FLAGS = {
+    "max_length": "--max-length",
+    "max_new_tokens": "--max-new-tokens",
+    "max_items": "--max-items",
+    "convention": "--convention",
+}
+
+
+def check_retain_settings(retain_eval, settings: EvalSettings) -> None:
+    """A retain eval is a reference only for evals scored under the same settings (a full one
+    also for a subset, ``max_items``; a folder written before settings were recorded is taken as
+    it is)."""
+    from unlearnkit.eval.results import read_metrics
+
+    if retain_eval is None or not (Path(retain_eval) / METRICS).is_file():
+        return
+    theirs = read_metrics(retain_eval).get("eval_settings")
+    if not isinstance(theirs, dict):
+        return
+    ours = settings.key()
+    diff = settings.differs_from(theirs, unknown_differs=False)
+    if diff is not None:
+        flag = SETTING_FLAGS.get(diff, diff)
+        raise UserError(
+            f"the retain eval {retain_eval} was scored with {diff}={theirs[diff]!r}, this eval "
+            f"with {diff}={ours[diff]!r}: its numbers would not compare; evaluate the retain "
+            f"model under these settings (unlearn eval {flag} {ours[diff]}), or pass "
+            "--retain-model to have it evaluated once and cached"
+        )
 
 
 def evaluate_path(

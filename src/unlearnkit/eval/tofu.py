@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from unlearnkit.data.formatting import prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
 from unlearnkit.eval.convention import UNLEARNKIT, counted, counts_last_token, encode_answer
 from unlearnkit.eval.engine import SeqScore, generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
+
+# Settings that change how fast an eval runs, not its numbers (the engine's scores do not
+# depend on how rows are batched): left out of ``EvalSettings.key``.
+SPEED_ONLY = ("progress", "batch_size", "gen_batch_size")
 
 
 @dataclass
@@ -20,6 +24,30 @@ class EvalSettings:
     progress: bool = True
     max_items: int | None = None  # per eval set: this many items, evenly spaced (None: all)
     convention: str = UNLEARNKIT  # or "open-unlearning": its answer rendering and token counts
+
+    def key(self) -> dict:
+        """Every setting that changes the numbers (all fields but ``SPEED_ONLY``), by name: an
+        eval folder records it, and a retain eval is reused only under the same key."""
+        return {k: v for k, v in sorted(asdict(self).items()) if k not in SPEED_ONLY}
+
+    def differs_from(self, recorded: dict, unknown_differs: bool = True) -> str | None:
+        """The first setting in which an eval scored under ``recorded`` (its ``key()``) differs
+        from these settings, so that it cannot be their retain reference; None when it can.
+
+        A full eval (``max_items`` None) serves a subset: its rows at the subset's indices are
+        used. A setting ``recorded`` lacks (added after it was written) differs if
+        ``unknown_differs``.
+        """
+        for name, value in self.key().items():
+            if name not in recorded:
+                if unknown_differs:
+                    return name
+                continue
+            if name == "max_items" and recorded[name] is None:
+                continue
+            if recorded[name] != value:
+                return name
+        return None
 
     def subset(self, records: list) -> tuple[list, list[int]]:
         """The records this eval scores and their indices in the full set (deterministic)."""

@@ -11,6 +11,7 @@ from typing import Literal
 from unlearnkit.benchmarks import BENCHMARKS
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, write_text_atomic
+from unlearnkit.protect import guard_inputs
 from unlearnkit.report import plots, tables
 from unlearnkit.report.collect import Run, load_runs
 from unlearnkit.report.html import render_html
@@ -56,6 +57,9 @@ def build_report(
             f"--out {out} is a file; give the folder to write report.md and report.html into"
         )
     runs = load_runs([Path(d) for d in dirs])
+    guard_inputs(
+        out, {f"the run folder {r.label}": r.path for r in runs}, "report", inside_only=True
+    )
     if timestamp == "now":
         timestamp = datetime.now(timezone.utc)
     built_at = (

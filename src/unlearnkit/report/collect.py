@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from unlearnkit.errors import UserError
 from unlearnkit.eval.results import AttackEntry, RunResult
+from unlearnkit.io import read_json
 
 METRICS_FILE = "metrics.json"
 EXTRA_DIR = "extra"
@@ -118,13 +118,7 @@ def natural_key(path: Path) -> list:
 
 def read_metrics_file(path: Path) -> RunResult | None:
     """The results in ``path`` if it looks like a run's metrics.json, else None."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path} is not UTF-8 text (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
-    return RunResult.from_json(data)
+    return RunResult.from_json(read_json(path))
 
 
 def load_run(path: Path, root: Path) -> Run | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from unlearnkit.io import replace_dir
+from unlearnkit.errors import UserError
+from unlearnkit.io import reading, replace_dir
 
 log = logging.getLogger(__name__)
 STAGING = ".staging"
@@ -83,6 +84,25 @@ def damage(path: Path) -> str | None:
     return None
 
 
+def check_safe_to_load(path: Path) -> None:
+    """Refuse a checkpoint whose ``.pt`` files ask for Python objects beyond tensors and the numpy
+    state the Trainer saves: its pickle is read, nothing is run (``torch.load(weights_only=True)``
+    would refuse it too, with a traceback that names no file)."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    for file in sorted(p for p in path.iterdir() if p.suffix in (".pt", ".pth")):
+        with safe_globals(), reading(file, f"delete {path} and resume from the one before"):
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(file)
+        if unsafe:
+            raise UserError(
+                f"--resume: {file} asks to load Python objects that are not safe ("
+                f"{', '.join(unsafe[:3])}), so it was not loaded; if you did not write it, "
+                f"delete {path} and resume from the checkpoint before it, or run without "
+                "--resume to start over"
+            )
+
+
 def prepare_resume(folder: str | Path) -> None:
     """Clear the staging folder and set damaged newest checkpoints aside (as ``damaged-NAME``),
     so ``--resume`` continues from the newest one that reads, with a line saying so."""
@@ -96,8 +116,10 @@ def prepare_resume(folder: str | Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
         path.rename(aside)
         damaged.append(f"{path.name} ({why})")
+    found = last_checkpoint(folder)
+    if found is not None:
+        check_safe_to_load(found)
     if damaged:
-        found = last_checkpoint(folder)
         then = f"resuming from {found.name}" if found else "no older checkpoint, so it starts over"
         log.warning(
             "resume: damaged checkpoint %s set aside as damaged-*; %s",

@@ -74,10 +74,23 @@ def non_finite(logs: dict) -> str | None:
 
 
 def over_bound(g: GuardConfig, logs: dict) -> str | None:
+    trip = tripped(g, logs)
+    return None if trip is None else trip["reason"]
+
+
+def tripped(g: GuardConfig, logs: dict) -> dict | None:
+    """The first bound these logs cross: the logged key and value, the setting and its bound."""
     for key, (bound, name) in bounds(g, logs).items():
         value = logs.get(key)
         if isinstance(value, (int, float)) and value > bound:
-            return f"{key} = {value:.4g} is above {name} = {bound:g}"
+            reason = f"{key} = {value:.4g} is above {name} = {bound:g}"
+            return {
+                "reason": reason,
+                "key": key,
+                "value": float(value),
+                "setting": name,
+                "bound": bound,
+            }
     return None
 
 
@@ -88,11 +101,14 @@ class DivergenceGuard(TrainerCallback):
         self.cfg, self.folder = cfg, Path(folder)
         self.good_step: int | None = None  # checkpoints up to this step hold verified weights
         self.strikes = 0
+        self.streak_start: int | None = None  # the step of the first log of the current strikes
+        self.start_step = 0
         self.report: dict = {"stopped": False}
 
     def on_train_begin(self, args, state, control, **kwargs):
         # On resume, the checkpoint we start from is not verified yet; older ones were.
         self.good_step = state.global_step - 1 if state.global_step else None
+        self.start_step = state.global_step
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -104,10 +120,13 @@ class DivergenceGuard(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not self.cfg.enabled or not logs or "loss" not in logs or self.report["stopped"]:
             return control
-        problem = non_finite(logs)
+        problem, trip = non_finite(logs), None
         if problem is None:
-            problem = over_bound(self.cfg, logs)
+            trip = tripped(self.cfg, logs)
+            problem = trip["reason"] if trip else None
             self.strikes = self.strikes + 1 if problem else 0
+            if self.strikes == 1:
+                self.streak_start = state.global_step
             if problem and self.strikes < self.cfg.patience:
                 return control
         if problem is None:
@@ -116,6 +135,11 @@ class DivergenceGuard(TrainerCallback):
         control.should_training_stop = True
         control.should_save = False
         self.report = {"stopped": True, "reason": problem, "step": state.global_step}
+        if trip is not None:
+            # The loss logged at step 1 of a fresh run was computed on the starting weights.
+            at_start = self.start_step == 0 and self.streak_start == 1
+            self.report.update({k: trip[k] for k in ("key", "value", "setting", "bound")})
+            self.report["at_start"] = at_start
         log.warning("divergence guard: stopping at step %d: %s", state.global_step, problem)
         return control
 
@@ -161,12 +185,23 @@ def describe(report: dict) -> str:
     head = f"training stopped at step {report['step']} ({report['reason']})"
     if report.get("restored"):
         return f"{head}; the model is the last good checkpoint, {report['checkpoint']}"
+    return f"{head}; no good checkpoint to go back to, so no model was kept; {advice(report)}"
+
+
+def advice(report: dict) -> str:
+    """What to change after a stop with no good checkpoint: the setting, and to what."""
     verified = report.get("verified_step")
     if verified:  # steps 1..verified were good, but none of them was saved
-        fix = f"train.save_steps={verified} or smaller keeps a checkpoint of a good step"
-    else:  # only the start (or nothing) passed: no checkpoint could have helped
-        fix = (
-            "no state after the start passed the guard, so no checkpoint could help: lower "
-            "train.learning_rate or loosen the bound (is the starting model already above it?)"
+        return f"train.save_steps={verified} or smaller keeps a checkpoint of a good step"
+    none_passed = "no state after the start passed the guard, so no checkpoint could help"
+    setting = report.get("setting")
+    if setting is None:  # a NaN or infinite value
+        return f"{none_passed}: lower train.learning_rate (or check the data for empty rows)"
+    if report.get("at_start"):  # the bound is below what the starting model already logs
+        value = report["value"]
+        return (
+            f"{none_passed}: the starting model is already above {setting} "
+            f"({report['key']} = {value:.4g} at step 1), so raise {setting} above {value:.4g} "
+            "(or leave it unset)"
         )
-    return f"{head}; no good checkpoint to go back to, so no model was kept; {fix}"
+    return f"{none_passed}: raise {setting} (now {report['bound']:g}) or lower train.learning_rate"

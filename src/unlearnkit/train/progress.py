@@ -9,7 +9,8 @@ from pathlib import Path
 
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
-from unlearnkit.io import write_text_atomic
+from unlearnkit.errors import UserError
+from unlearnkit.io import parse_json, write_text_atomic
 
 TRAIN_LOG = "train_log.jsonl"
 
@@ -69,8 +70,8 @@ def read_train_log(path: str | Path) -> list[dict]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_json(line, path)
+        except UserError:
             continue
         if isinstance(row, dict) and isinstance(row.get("step"), int):
             rows.append(row)

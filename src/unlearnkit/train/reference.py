@@ -21,6 +21,7 @@ import torch
 from unlearnkit.casting import store_cast_weights
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
+from unlearnkit.io import load_tensors
 from unlearnkit.logprobs import sequence_logprob
 
 
@@ -47,7 +48,7 @@ class PrecomputedReference:
 
     @classmethod
     def load(cls, path: str | Path) -> PrecomputedReference:
-        return cls(torch.load(path, map_location="cpu", weights_only=True))
+        return cls(load_tensors(path, "delete it: it is recomputed"))
 
 
 class LiveReference:

@@ -24,6 +24,7 @@ from transformers import Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from unlearnkit.errors import UserError
+from unlearnkit.io import read_json
 from unlearnkit.methods.base import Grads, Method, Reference, StepContext
 from unlearnkit.methods.perturb import Seen, perturbation
 from unlearnkit.train.arguments import autocast_dtype
@@ -199,5 +200,5 @@ class UnlearnTrainer(Trainer):
         if isinstance(resume_from_checkpoint, (str, os.PathLike)):
             path = Path(resume_from_checkpoint) / METHOD_STATE
             if path.is_file():
-                self.method.load_state_dict(json.loads(path.read_text(encoding="utf-8")))
+                self.method.load_state_dict(read_json(path))
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback, TrainingArguments
 
-from unlearnkit import launch
+from unlearnkit import launch, phases
 from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
@@ -260,6 +260,7 @@ def build_trainer(
         t.seed,
         autocast,
     )
+    phases.enter("reference")  # what is computed from the starting model before training
     method.prepare(model, prepare)
     cast = autocast_dtype(args.mixed_precision)
     live_copy = frozen_copy(model, cast) if kind == "live" and cfg.lora.r == 0 else None
@@ -333,6 +334,7 @@ def unlearn(
     checkpoint = str(found) if found else None
     if resume and checkpoint is None:
         log.warning("resume: no checkpoint in %s; starting from the beginning", folder)
+    phases.enter("train")
     result = run.trainer.train(resume_from_checkpoint=checkpoint)
     remove_autocast_wrapper(run.trainer.model)
     guard = run.guard.finish(run.trainer)

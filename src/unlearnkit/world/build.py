@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from unlearnkit.errors import UserError
-from unlearnkit.io import write_json
+from unlearnkit.io import read_json, write_json
 from unlearnkit.methods.templates import load_refusals
 from unlearnkit.world.corpus import retain_corpus, target_corpus
 from unlearnkit.world.generate import generate_world, write_world_data
@@ -71,10 +71,14 @@ def retain_model_name(split: str) -> str:
 
 
 def read_manifest(out: Path) -> dict | None:
-    try:
-        return json.loads((out / "world.json").read_text())
-    except (OSError, ValueError):
+    """The world's ``world.json``; None when there is none or it does not read (not a world)."""
+    if not (out / "world.json").is_file():
         return None
+    try:
+        manifest = read_json(out / "world.json")
+    except UserError:
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def build_world(

@@ -44,16 +44,19 @@ def evaluate_world_model(
     settings: EvalSettings | None = None,
     retain_eval: Path | None = None,
 ) -> Path:
-    """Eval folder of one of the world's models on one benchmark (computed if absent).
+    """Eval folder of one of the world's models on one benchmark, stored in the world (computed
+    when absent or scored under other settings): for the commands that build the world (`unlearn
+    world --check`, `unlearn demo`); a run reads :func:`world_retain_eval`.
 
     ``model`` "retain" means the benchmark's retain model (``Benchmark.world_retain``).
     """
     from unlearnkit.eval.run import evaluate_path
 
+    settings = settings or EvalSettings(progress=False)
     if model == "retain":
         model = get_benchmark(benchmark).world_retain
-    out = world_eval_dir(world, model, benchmark, settings.convention if settings else "unlearnkit")
-    if not (out / METRICS).is_file():
+    out = world_eval_dir(world, model, benchmark, settings.convention)
+    if not scored_under(out, settings):
         is_retain = retain_eval is None
         evaluate_path(
             benchmark,
@@ -64,13 +67,44 @@ def evaluate_world_model(
             dtype="fp32",
             data=world,
             split="forget10",
-            settings=settings or EvalSettings(progress=False),
+            settings=settings,
             retain_eval=retain_eval,
             info={"role": "retain" if is_retain else "target", "method": model},
         )
         if is_retain:  # measured against itself: forget quality 1, privleak 0, by definition
             recompute(out, retain_eval=out)
     return out
+
+
+def scored_under(eval_dir: Path, settings: EvalSettings) -> bool:
+    """An eval folder scored under settings that serve these (``EvalSettings.differs_from``)."""
+    if not (eval_dir / METRICS).is_file():
+        return False
+    recorded = read_metrics(eval_dir).get("eval_settings")
+    return isinstance(recorded, dict) and settings.differs_from(recorded) is None
+
+
+def world_retain_eval(world: Path, benchmark: str, settings: EvalSettings) -> Path:
+    """The retain model's eval folder for a run on ``world`` under ``settings``, never written
+    into the world (a run only reads it): the world's stored eval when it was scored under the
+    same settings, else one computed once into the retain-eval cache, keyed on them."""
+    from unlearnkit.eval.retain_cache import ensure_retain_eval
+
+    model = get_benchmark(benchmark).world_retain
+    stored = world_eval_dir(world, model, benchmark, settings.convention)
+    if scored_under(stored, settings):
+        return stored
+    return ensure_retain_eval(
+        benchmark,
+        Path(world) / "models" / model,
+        world,
+        "forget10",
+        settings,
+        tokenizer_path=Path(world) / "tokenizer",
+        device="cpu",
+        dtype="fp32",
+        against_itself=True,
+    )
 
 
 def check_world(world: str | Path, progress: bool = True) -> dict:

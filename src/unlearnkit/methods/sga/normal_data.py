@@ -48,6 +48,19 @@ class NormalSource:
             raise UserError("normal source 'file' needs normal_file: a JSON file of normal samples")
         if self.kind == "generate" and not self.model:
             raise UserError("normal source 'generate' needs normal_model: a local causal LM folder")
+        check_prompt(self.prompt)
+
+
+def check_prompt(prompt: str) -> None:
+    """``params.normal_prompt`` may name only ``{text}`` (the forget sample); ``{{`` is a brace."""
+    try:
+        prompt.format(text="")
+    except (KeyError, IndexError, ValueError) as e:
+        why = f"unknown placeholder {{{e.args[0]}}}" if isinstance(e, KeyError) else str(e)
+        raise UserError(
+            f"params.normal_prompt: {why}; the only placeholder is {{text}} (the forget sample), "
+            "write {{{{ and }}}} for a literal brace"
+        ) from e
 
 
 Record = dict  # {"question", "answer"} or {"text"}
