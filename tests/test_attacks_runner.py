@@ -73,7 +73,10 @@ def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tm
         for e in entries:
             assert isinstance(e["setting"], str) and isinstance(e["value"], (int, float))
             assert e["metrics"] and all(isinstance(v, float) for v in e["metrics"].values())
-            assert 0 <= e["metrics"]["forget_rouge"] <= 1
+            score = (
+                "retain_rouge" if kind == "refusal" else "forget_rouge"
+            )  # utility, not forgetting
+            assert 0 <= e["metrics"][score] <= 1
     assert [e["setting"] for e in result["relearn"]] == ["steps=0", "steps=2"]
     assert "recovery" in result["relearn"][1]
     assert result["relearn"][0]["metrics"]["forget_quality"] == pytest.approx(1.0)

@@ -2,10 +2,10 @@
 
 Each attack re-measures the forget metrics of the benchmark under one kind of pressure:
 ``relearn`` (a few fine-tuning steps on forget data), ``prefill`` (the first answer tokens given),
-``paraphrase`` (the questions reworded), ``incontext`` (retain QA pairs as few-shot context) and
-``quantize`` (weights rounded to 8 or 4 bits). :func:`unlearnkit.attacks.runner.run_attacks` runs
+``paraphrase`` (the questions reworded), ``incontext`` (retain QA pairs as few-shot context),
+``quantize`` (weights rounded to 8 or 4 bits) and ``refusal`` (over-refusal of retain questions). :func:`unlearnkit.attacks.runner.run_attacks` runs
 them after unlearning; ``unlearn attack KIND`` runs one on a saved model. See docs/attacks.md.
 """
 
-KINDS = ("relearn", "prefill", "paraphrase", "incontext", "quantize")
-TOFU_ONLY = ("prefill", "paraphrase", "incontext")
+KINDS = ("relearn", "prefill", "paraphrase", "incontext", "quantize", "refusal")
+TOFU_ONLY = ("prefill", "paraphrase", "incontext", "refusal")

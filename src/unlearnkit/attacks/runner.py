@@ -22,6 +22,7 @@ from unlearnkit.attacks.params import build_params
 from unlearnkit.attacks.paraphrase import ParaphraseParams, paraphrase_attack
 from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
+from unlearnkit.attacks.refusal import RefusalParams, refusal_attack
 from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
@@ -48,6 +49,7 @@ REGISTRY: dict[str, Attack] = {
     "paraphrase": Attack(ParaphraseParams, paraphrase_attack),
     "incontext": Attack(InContextParams, incontext_attack),
     "quantize": Attack(QuantizeParams, quantize_attack),
+    "refusal": Attack(RefusalParams, refusal_attack),
 }
 assert tuple(REGISTRY) == KINDS
 

@@ -36,10 +36,10 @@ ATTACK_FLAGS = {
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "attack",
-        help="attack a model (relearn, prefill, paraphrase, incontext, quantize) and re-measure forgetting",
+        help="attack a model (relearn, prefill, paraphrase, incontext, quantize, refusal) and re-measure forgetting",
     )
     p.add_argument(
-        "kind", metavar="KIND", help="relearn, prefill, paraphrase, incontext or quantize"
+        "kind", metavar="KIND", help="relearn, prefill, paraphrase, incontext, quantize or refusal"
     )
     p.add_argument("--model", required=True, help="model folder or hub id (the unlearned model)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
