@@ -19,6 +19,7 @@ from unlearnkit.logprobs import IGNORE_INDEX
 VOCAB = {
     "<unk>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "system": 3, "user": 4, "assistant": 5,
     "\n": 6, "Be": 7, "brief.": 8, "Who": 9, "wrote": 10, "it?": 11, "Ann": 12, "did.": 13, " ": 14,
+    "Question:": 15, "Answer:": 16,
 }  # fmt: skip
 # ChatML with a default system turn when the chat opens without one (as SmolLM2's template)
 CHATML = (
@@ -35,8 +36,7 @@ USER_AND_GENERATION_PROMPT = [1, 4, 6, 9, 14, 10, 14, 11, 2, 6, 1, 5, 6]
 ANSWER_TURN = [12, 14, 13, 2, 6, 2]
 
 
-@pytest.fixture(scope="module")
-def chatml_tok(tmp_path_factory):
+def _folder_tokenizer(folder, chat_template: str | None):
     core = Tokenizer(models.WordLevel(VOCAB, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("[ \n]"), behavior="isolated")
     fast = PreTrainedTokenizerFast(
@@ -46,10 +46,28 @@ def chatml_tok(tmp_path_factory):
         unk_token="<unk>",
         additional_special_tokens=["<|im_start|>"],
     )
-    fast.chat_template = CHATML
-    folder = tmp_path_factory.mktemp("chatml")
+    if chat_template:
+        fast.chat_template = chat_template
     fast.save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def chatml_tok(tmp_path_factory):
+    return _folder_tokenizer(tmp_path_factory.mktemp("chatml"), CHATML)
+
+
+@pytest.fixture(scope="module")
+def base_tok(tmp_path_factory):
+    return _folder_tokenizer(tmp_path_factory.mktemp("base"), None)
+
+
+def test_base_tags_tokenise_the_whole_text_and_mask_the_tagged_question(base_tok):
+    enc = encode_answer(base_tok, "Who wrote it?", "Ann did.", 256, OPEN_UNLEARNING)
+    # Question: ␠ Who ␠ wrote ␠ it? \n Answer: ␠ | Ann ␠ did. <eos appended>
+    prompt = [15, 14, 9, 14, 10, 14, 11, 6, 16, 14]
+    assert enc.input_ids == prompt + [12, 14, 13, 2]
+    assert enc.labels == [IGNORE_INDEX] * len(prompt) + [12, 14, 13, 2]
 
 
 def test_chatml_scored_ids_hold_the_default_system_turn_and_the_extra_eos(chatml_tok):
