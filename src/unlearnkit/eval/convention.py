@@ -13,6 +13,9 @@ Two things differ (docs/metrics.md, "Conventions", gives their sizes):
   without the EOS after the answer. An instruct model that was never trained to stop right after
   a short answer puts −10 to −28 nats on that EOS, which skews TOFU's length-normalised option
   probabilities between short and long options (docs/pretrained.md gives the size).
+- **Generation length.** open-unlearning's TOFU ROUGE generates at most 64 new tokens (its
+  generation default); unlearnkit ``eval.max_new_tokens`` (200). Longer generations raise ROUGE-L
+  recall.
 - **The last scored token.** open-unlearning's exact memorisation, extraction strength, Min-K%
   and Min-K%++ read the token-wise scores without the last scored token (meant as the EOS); the
   loss, probability, truth ratio and zlib scores count every token in both conventions.
@@ -32,6 +35,9 @@ OPEN_UNLEARNING = "open-unlearning"
 NO_EOS = "no-eos"
 CONVENTIONS = (UNLEARNKIT, OPEN_UNLEARNING, NO_EOS)
 Convention = Literal["unlearnkit", "open-unlearning", "no-eos"]
+
+# open-unlearning's generation default (configs/generation/default.yaml): greedy, 64 new tokens
+OPEN_UNLEARNING_MAX_NEW_TOKENS = 64
 
 # open-unlearning's template tags for a model without a chat template (its base-model configs)
 USER_START, USER_END, ASSISTANT_START = "Question: ", "\n", "Answer: "
@@ -55,6 +61,11 @@ def encode_answer(
     if has_chat_template(tokenizer):
         return _open_unlearning_chat(tokenizer, question, answer)
     return _open_unlearning_tags(tokenizer, question, answer, max_length)
+
+
+def max_new_tokens_for(convention: str, max_new_tokens: int) -> int:
+    """The generation budget of TOFU's ROUGE: open-unlearning's 64 under its convention."""
+    return OPEN_UNLEARNING_MAX_NEW_TOKENS if convention == OPEN_UNLEARNING else max_new_tokens
 
 
 def counts_last_token(convention: str) -> bool:

@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass
 
 from unlearnkit.data.formatting import prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
-from unlearnkit.eval.convention import UNLEARNKIT, counted, counts_last_token, encode_answer
+from unlearnkit.eval.convention import (
+    UNLEARNKIT,
+    counted,
+    counts_last_token,
+    encode_answer,
+    max_new_tokens_for,
+)
 from unlearnkit.eval.engine import SeqScore, generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
 
@@ -76,7 +82,7 @@ def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: 
         model,
         tok,
         prompts,
-        s.max_new_tokens,
+        max_new_tokens_for(s.convention, s.max_new_tokens),
         s.gen_batch_size,
         add_special_tokens=not prompt_adds_own_special_tokens(tok),
         desc=desc if s.progress else None,
