@@ -28,6 +28,19 @@ def add_output_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def model_and_data_inputs(args: argparse.Namespace) -> dict:
+    """{flag: path} of the model and data a command reads, which ``--out`` must stay clear of."""
+    from unlearnkit.plan import world_of
+    from unlearnkit.world.location import default_world_dir
+
+    return {
+        "--model": args.model,
+        "--tokenizer": args.tokenizer,
+        "--data": args.data or default_world_dir(),
+        "the world": world_of(args.data),
+    }
+
+
 def prepare_out_dir(out: str | Path, overwrite: bool) -> Path:
     """Refuse to reuse a non-empty output folder without --overwrite; check it is writable."""
     out = Path(out).expanduser()

@@ -8,7 +8,7 @@ from pathlib import Path
 from unlearnkit import launch
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
-from unlearnkit.commands.common import add_output_args, output_dir
+from unlearnkit.commands.common import add_output_args, model_and_data_inputs, output_dir
 from unlearnkit.errors import UserError
 from unlearnkit.protect import guard_inputs
 
@@ -107,14 +107,7 @@ def resolve_retain_eval(args: argparse.Namespace, settings):
 
 def eval_inputs(args: argparse.Namespace) -> dict:
     """{flag: path} of what `eval` and `attack` read, which ``--out`` must stay clear of."""
-    from unlearnkit.plan import world_of
-    from unlearnkit.world.location import default_world_dir
-
-    return {
-        "--model": args.model,
-        "--tokenizer": args.tokenizer,
-        "--data": args.data or default_world_dir(),
-        "the world": world_of(args.data),
+    return model_and_data_inputs(args) | {
         "--retain-model": args.retain_model,
         "--retain-eval": args.retain_eval,
     }

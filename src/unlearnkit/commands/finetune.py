@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from unlearnkit import launch
-from unlearnkit.commands.common import add_output_args, output_dir
+from unlearnkit.commands.common import add_output_args, model_and_data_inputs, output_dir
 from unlearnkit.errors import UserError
 from unlearnkit.protect import guard_inputs
 
@@ -71,19 +71,6 @@ def load_training_records(args: argparse.Namespace) -> tuple[list[tuple[str, str
     return get_benchmark(args.benchmark).training_records(args.data, args.split)
 
 
-def finetune_inputs(args: argparse.Namespace) -> dict:
-    """{flag: path} of what `finetune` reads, which ``--out`` must stay clear of."""
-    from unlearnkit.plan import world_of
-    from unlearnkit.world.location import default_world_dir
-
-    return {
-        "--model": args.model,
-        "--tokenizer": args.tokenizer,
-        "--data": args.data or default_world_dir(),
-        "the world": world_of(args.data),
-    }
-
-
 def check_numbers(args: argparse.Namespace) -> None:
     """Training settings that must be positive, and a seed numpy and torch accept."""
     from unlearnkit.preflight import check_seed
@@ -102,7 +89,7 @@ def check_numbers(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune into ``--out``, locked for the whole command (a replacement swapped in at the end)."""
     check_numbers(args)
-    guard_inputs(args.out, finetune_inputs(args), "finetune")
+    guard_inputs(args.out, model_and_data_inputs(args), "finetune")
     device = launch.take_place()  # cuda:LOCAL_RANK under a launch, before loading
     with output_dir(args.out, args.overwrite) as work:
         return _run(args, work, device)
