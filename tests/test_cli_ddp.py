@@ -47,7 +47,15 @@ SGD = [
     "train.logging_steps=1",
 ]
 # The fields that say how many processes ran, and timings.
-PER_LAUNCH = {"world_size", "rank_seeds", "seconds", "runtime_s", "log_history", "resumed_from"}
+PER_LAUNCH = {
+    "world_size",
+    "sharding",
+    "rank_seeds",
+    "seconds",
+    "runtime_s",
+    "log_history",
+    "resumed_from",
+}
 
 
 @pytest.fixture(scope="module")

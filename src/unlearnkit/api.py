@@ -130,12 +130,18 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         log.warning("not evaluated: %s", describe(info["guard"]))
         return result
     phases.enter("save")
-    if cfg.save_model:
-        save_unlearned(model, tok, out / "model", card=unlearned_card(summary, plan.model_path))
+    sharded = launch.sharded()
+    if cfg.save_model or (sharded and not cfg.eval.skip):
+        folder = out / ("model" if cfg.save_model else SHARDED_EVAL_MODEL)
+        save_unlearned(model, tok, folder, card=unlearned_card(summary, plan.model_path))
     if not launch.is_main():
         return _not_evaluated(plan, info, "rank 0 evaluates")
     if cfg.eval.skip:
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
+    if sharded:  # rank 0 evaluates the saved model whole (the others have left)
+        model = _saved_for_eval(plan, folder)
+        if not cfg.save_model:
+            shutil.rmtree(folder, ignore_errors=True)
     _as_loaded_for_eval(model)
     phases.enter("eval")
     result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
@@ -164,6 +170,20 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
     return result
 
 
+SHARDED_EVAL_MODEL = ".sharded_model"  # FSDP2 without save_model: the saved model rank 0 evaluates
+
+
+def _saved_for_eval(plan: RunPlan, folder: Path):
+    """The model an FSDP2 run saved, whole on rank 0's device, as ``unlearn eval`` loads it."""
+    from unlearnkit.models import load_model
+
+    cfg = plan.cfg
+    return load_model(
+        folder, device=launch.process_device(cfg.device), dtype="auto",
+        trust_remote_code=cfg.trust_remote_code,
+    )  # fmt: skip
+
+
 def _load_model(plan: RunPlan):
     """The model to unlearn, in the dtype its ``train.precision`` trains in, in training mode
     (under mixed-bf16, LoRA's base and RMU's frozen layers in bf16: only what trains is fp32)."""
@@ -171,13 +191,16 @@ def _load_model(plan: RunPlan):
 
     cfg = plan.cfg
     precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
-    frozen_base = cfg.lora.r > 0 or plan.unlearn.method.needs().frozen_base
+    shard = launch.sharded()
+    # FSDP2 gathers each layer's weights in one dtype: a frozen part cannot keep another.
+    frozen_base = not shard and (cfg.lora.r > 0 or plan.unlearn.method.needs().frozen_base)
     model = load_model(
         plan.model_path,
         device=launch.process_device(cfg.device),  # cuda:LOCAL_RANK under a launch
         dtype=train_load_dtype(cfg.dtype, precision, frozen_base),
         allow_pickle=cfg.allow_pickle,
         trust_remote_code=cfg.trust_remote_code,
+        shard=shard,
     )
     model.train()
     return model

@@ -49,6 +49,27 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+FSDP_FLAGS = ("ACCELERATE_USE_FSDP", "UNLEARNKIT_FSDP")
+
+
+def sharded() -> bool:
+    """FSDP2 asked for under a launch: ``accelerate launch`` with an FSDP config (it sets
+    ``ACCELERATE_USE_FSDP``), or ``UNLEARNKIT_FSDP=1`` under torchrun. The model is then sharded at
+    load time (``models.load_model(shard=True)``) and accelerate's own FSDP plugin is switched off
+    (:func:`take_sharding`), so that one sharding path serves GPUs and the CPU alike."""
+    return launched() and any(os.environ.get(k, "").lower() in ("1", "true") for k in FSDP_FLAGS)
+
+
+def take_sharding() -> bool:
+    """:func:`sharded`, remembered for this process, with accelerate's FSDP plugin turned off
+    (on CPU accelerate drops it silently; on GPUs it would shard the model a second time)."""
+    if sharded():
+        os.environ["UNLEARNKIT_FSDP"] = "1"
+        os.environ.pop("ACCELERATE_USE_FSDP", None)
+        return True
+    return False
+
+
 def launched() -> bool:
     """Started as one of several processes by a launcher."""
     return world_size() > 1
@@ -96,8 +117,10 @@ def process_device(requested: str | None = None) -> str | None:
 
 
 def take_place(requested: str | None = None) -> str | None:
-    """This process's device (``process_device``), with the launch's process group started."""
+    """This process's device (``process_device``), with the launch's process group started (and
+    FSDP2 taken over from accelerate's plugin when asked for: :func:`take_sharding`)."""
     device = process_device(requested)
+    take_sharding()
     join(device)
     return device
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from unlearnkit import launch
 from unlearnkit.errors import UserError
 from unlearnkit.train.kahan import KAHAN
 
@@ -194,12 +195,8 @@ def estimate(m: ModelShape, s: MemorySetting) -> MemoryEstimate:
 
 def launch_layout() -> tuple[str, int]:
     """(sharding, world size) of this process, from what ``accelerate launch`` / torchrun set."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    sharded = any(
-        os.environ.get(k, "").lower() in ("1", "true")
-        for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
-    )
-    if sharded and world > 1:
+    world = launch.world_size()
+    if launch.sharded():
         return "fsdp2", world
     return ("ddp", world) if world > 1 else ("none", 1)
 

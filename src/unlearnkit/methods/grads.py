@@ -5,10 +5,13 @@ every method with its own training step (SAM, PRISM, SGA ``r: auto``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
+import torch.distributed as dist
+
+from unlearnkit.methods.shards import flat_local, group_of, is_sharded, sums
 
 if TYPE_CHECKING:
     from unlearnkit.methods.base import GradEngine, Logs
@@ -32,24 +35,20 @@ def combine(a: GradList, b: GradList, wa: float = 1.0, wb: float = 1.0) -> Grads
     return out
 
 
-def _fp64_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
-    """The sum of scalar tensors in fp64, on the first term's device (0 when there is none)."""
-    total = None
-    for term in terms:
-        term = term.double()
-        total = term if total is None else total + term.to(total.device)
-    return torch.zeros((), dtype=torch.float64) if total is None else total
+def _pairs(a: GradList, b: GradList) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
 
 
 def global_dot(a: GradList, b: GradList) -> torch.Tensor:
     """⟨a, b⟩ over all tensors of two matching lists: an fp64 scalar (None counts as zero).
 
     Per-tensor fp32 dots, accumulated in fp64: no flattened copy of a large model's gradient.
+    FSDP2 shards: local dots, then one all-reduce over the processes (``methods.shards``).
     """
-    return _fp64_sum(
-        torch.dot(x.reshape(-1).float(), y.reshape(-1).float())
-        for x, y in zip(a, b, strict=True)
-        if x is not None and y is not None
+    pairs = _pairs(a, b)
+    return sums(
+        ((torch.dot(flat_local(x), flat_local(y)), is_sharded(x)) for x, y in pairs),
+        group_of(x for x, _ in pairs),
     )
 
 
@@ -61,11 +60,8 @@ def _difference(x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
 
 def squared_distance(a: GradList, b: GradList) -> torch.Tensor:
     """‖a − b‖² over two matching lists, as :func:`global_dot` computes it."""
-    return _fp64_sum(
-        _difference(x, y).pow(2).sum()
-        for x, y in zip(a, b, strict=True)
-        if x is not None or y is not None
-    )
+    diffs = [_difference(x, y) for x, y in zip(a, b, strict=True) if x is not None or y is not None]
+    return sums(((flat_local(d).pow(2).sum(), is_sharded(d)) for d in diffs), group_of(diffs))
 
 
 def project_out(g_f: GradList, g_r: GradList) -> Grads:
@@ -73,28 +69,39 @@ def project_out(g_f: GradList, g_r: GradList) -> Grads:
     rr = global_dot(g_r, g_r)
     if float(rr) == 0.0:
         return [None if g is None else g.clone() for g in g_f]
-    coef = (global_dot(g_f, g_r) / rr).float()
+    coef = float((global_dot(g_f, g_r) / rr).float())  # a float: DTensors take no tensor factor
     out: Grads = []
     for f, r in zip(g_f, g_r, strict=True):
         if r is None:
             out.append(None if f is None else f.clone())
         elif f is None:
-            out.append((-coef.to(r.device) * r.float()).to(r.dtype))
+            out.append((-coef * r.float()).to(r.dtype))
         else:
-            out.append((f.float() - coef.to(f.device) * r.float()).to(f.dtype))
+            out.append((f.float() - coef * r.float()).to(f.dtype))
     return out
 
 
 def project_out_per_tensor(g_f: GradList, g_r: GradList, eps: float = 1e-8) -> Grads:
     """GCD per parameter tensor: g_f,i − (⟨g_f,i, g_r,i⟩/(‖g_r,i‖² + eps))·g_r,i for each i."""
+    pairs = _pairs(g_f, g_r)
+    group = group_of(f for f, _ in pairs)
+    dots = [
+        (torch.stack([torch.dot(flat_local(f), flat_local(r)), flat_local(r).pow(2).sum()]), f)
+        for f, r in pairs
+    ]
+    if group is None:
+        totals = [d.double() for d, _ in dots]
+    else:  # one all-reduce for every tensor's two dots; a whole tensor's counted on one rank only
+        first = dist.get_rank(group) == 0
+        parts = [d if is_sharded(f) or first else torch.zeros_like(d) for d, f in dots]
+        totals = list(sums([(torch.cat(parts), True)], group, size=2 * len(parts)).view(-1, 2))
+    coefs = iter([float(fr / (rr + eps)) for fr, rr in totals])
     out: Grads = []
     for f, r in zip(g_f, g_r, strict=True):
         if f is None or r is None:
             out.append(None if f is None else f.clone())
             continue
-        f32, r32 = f.float(), r.float()
-        coef = torch.dot(f32.reshape(-1), r32.reshape(-1)) / (r32.pow(2).sum() + eps)
-        out.append((f32 - coef * r32).to(f.dtype))
+        out.append((f.float() - next(coefs) * r.float()).to(f.dtype))
     return out
 
 
@@ -102,15 +109,16 @@ def sam_perturbation(grads: GradList, rho: float, norm: torch.Tensor | None = No
     """ε = ρ·g/‖g‖₂ with the global norm over the list (``norm`` when given, e.g. already
     computed); zeros when ρ = 0 or ‖g‖ = 0."""
     norm = global_dot(grads, grads).sqrt().float() if norm is None else norm.float()
-    scale = 0.0 if rho == 0 or float(norm) == 0.0 else rho / norm
+    zero = rho == 0 or float(norm) == 0.0
+    scale = 0.0 if zero else float(rho / norm)  # a float: DTensors take no tensor factor
     out: Grads = []
     for g in grads:
         if g is None:
             out.append(None)
-        elif isinstance(scale, float):
+        elif zero:
             out.append(torch.zeros_like(g))
         else:
-            out.append((g.float() * scale.to(g.device)).to(g.dtype))
+            out.append((g.float() * scale).to(g.dtype))
     return out
 
 

@@ -7,8 +7,9 @@ and embeddings through an *additive path*: the weight stays θ and a forward hoo
 (``F.linear(x, ε)``, ``F.embedding(ids, ε)``) to the module's output, summed in fp32, so the matmul
 sees bf16(ε) with ε's own exponent; a peft LoRA adapter's ε goes in as the exact change of its
 layer's output, after peft casts that output back to bf16. Every other parameter (norm weights, biases of other modules,
-parameters a hook cannot reach, sharded DTensors) gets θ + ε written into it and copied back after,
-as before. :func:`seen_perturbation`'s measure of what the forward sees is logged by the SAM step.
+parameters a hook cannot reach) gets θ + ε written into it and copied back after, as before. Under
+FSDP2 ε is sharded like the weights: a hook gathers its module's ε whole for the pass (as FSDP2
+gathers the weight), and the measures sum local slices over the processes (``methods.shards``). :func:`seen_perturbation`'s measure of what the forward sees is logged by the SAM step.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.casting import casts_weights, parameter_users
+from unlearnkit.methods.shards import flat_local, full, group_of, is_sharded, sums
 
 LOW = (torch.bfloat16, torch.float16)
 
@@ -45,6 +47,7 @@ def _additive(module: nn.Module, name: str) -> bool:
 def _delta(module: nn.Module, args: tuple, eps: dict[str, torch.Tensor]) -> torch.Tensor:
     """The module's output for its ε alone (the map is linear in its parameters)."""
     x = args[0]
+    eps = {k: full(v) for k, v in eps.items()}  # a sharded ε gathered whole, as FSDP2 gathers θ
     if isinstance(module, nn.Embedding):
         return F.embedding(x, eps["weight"], module.padding_idx)
     weight, bias = eps.get("weight"), eps.get("bias")
@@ -135,7 +138,7 @@ class _Plan:
                 layer, name, role = adapters[id(p)]
                 self.lora.setdefault((layer, name), {})[role] = e
                 self.through_hooks.append((p, e))
-            elif additive and where and all(_additive(m, n) for m, n in where) and _plain(p):
+            elif additive and where and all(_additive(m, n) for m, n in where):
                 self.through_hooks.append((p, e))
                 for module, name in where:
                     self.hooked.setdefault(module, {})[name] = e
@@ -145,7 +148,7 @@ class _Plan:
 
 
 def _plain(p: torch.Tensor) -> bool:
-    """A parameter held whole by this process (a sharded DTensor is perturbed in place)."""
+    """A parameter held whole by this process (a sharded LoRA adapter is perturbed in place)."""
     return type(p.data) is torch.Tensor
 
 
@@ -154,13 +157,20 @@ def _cast(users: dict, p: torch.Tensor) -> bool:
 
 
 def seen_of(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Seen:
-    """:class:`Seen` from (what the forward sees, ε) per tensor: per-tensor fp32 dots, fp64 sums."""
-    dot = ss = ee = torch.zeros((), dtype=torch.float64)
+    """:class:`Seen` from (what the forward sees, ε) per tensor: per-tensor fp32 dots, fp64 sums
+    (FSDP2 shards: over local slices, then one all-reduce)."""
+    pairs = list(pairs)
+    group = group_of(e for _, e in pairs)
+    terms = []
     for seen, e in pairs:
-        s, e = seen.float().reshape(-1), e.float().reshape(-1)
-        dot = dot + torch.dot(s, e).double().to(dot.device)
-        ss = ss + torch.dot(s, s).double().to(dot.device)
-        ee = ee + torch.dot(e, e).double().to(dot.device)
+        s, v = flat_local(seen), flat_local(e)
+        terms.append((torch.stack([torch.dot(s, v), torch.dot(s, s), torch.dot(v, v)]), e))
+    if group is not None:  # a whole tensor's terms counted on one rank only
+        first = torch.distributed.get_rank(group) == 0
+        terms = [(t if is_sharded(e) or first else torch.zeros_like(t), True) for t, e in terms]
+    else:
+        terms = [(t, False) for t, _ in terms]
+    dot, ss, ee = sums(terms, group, size=3).unbind()
     norm = ss.sqrt()
     denom = norm * ee.sqrt()
     cos = dot / denom if float(denom) > 0 else torch.zeros_like(dot)

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         precision = resolve_precision(cfg.train.precision, cfg.train.bf16)
         dtype = train_load_dtype(args.dtype, precision)
         # cuda:LOCAL_RANK (or CPU over gloo), and the process group the Trainer then reuses.
-        model = load_model(args.model, device=launch.take_place(), dtype=dtype)
+        device = launch.take_place()  # FSDP2 (launch.sharded()): sharded as it loads
+        model = load_model(args.model, device=device, dtype=dtype, shard=launch.sharded())
         out = Path(args.out)
         summary = unlearn(cfg, model, tokenizer, out, resume=args.resume, progress=False)
         if PartialState().is_main_process:

@@ -23,6 +23,7 @@ from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.io import load_tensors
 from unlearnkit.logprobs import sequence_logprob
+from unlearnkit.models import is_sharded_model, load_model
 
 
 class PrecomputedReference:
@@ -91,12 +92,20 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
 def frozen_copy(model, cast: torch.dtype | None = None):
     """A frozen copy of ``model`` in eval mode on the same device; with ``cast`` (the run's
     autocast dtype) its linear maps' weights are stored in it (``casting.store_cast_weights``)."""
-    ref = copy.deepcopy(model)
+    if is_sharded_model(model):
+        ref = load_model(model.name_or_path, dtype=_dtype_name(model), shard=True)
+        cast = None  # FSDP2 gathers each layer in one dtype: its weights keep theirs
+    else:
+        ref = copy.deepcopy(model)
     ref.eval()
     ref.requires_grad_(False)
     if cast is not None:
         store_cast_weights(ref, cast)
     return ref
+
+
+def _dtype_name(model) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(model.dtype, "fp32")
 
 
 @torch.no_grad()

@@ -5,7 +5,10 @@
 without DDP synchronisation and, with several processes, each gradient is averaged over them right
 after its backward, so what the step reads (SAM's ε, PRISM's GCD, SGA's r*) is the global gradient
 of the global batch. The step's gradient is then written to ``.grad`` (added to what earlier
-micro-batches accumulated). Custom steps support one process and DDP, not FSDP / DeepSpeed.
+micro-batches accumulated). Under FSDP2 (a model sharded at load time, ``unlearnkit.launch``) the
+gradients are DTensor shards that FSDP2 has already averaged over the processes: the engine keeps
+FSDP2's gradient sync on for every backward of the step (a step inside ``no_sync`` would see no
+gradient) and the algebra sums local slices (``methods.shards``). DeepSpeed is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from unlearnkit.errors import UserError
 from unlearnkit.io import read_json
 from unlearnkit.methods.base import Grads, Method, Reference, StepContext
 from unlearnkit.methods.perturb import Seen, perturbation
+from unlearnkit.methods.shards import is_sharded
 from unlearnkit.train.arguments import autocast_dtype
 
 METHOD_STATE = "unlearn_method_state.json"
@@ -37,11 +41,13 @@ REDUCE_BUCKET = 1 << 25  # elements per all-reduce (128 MiB of fp32)
 
 
 def all_reduce_mean(grads: Grads, params: list[torch.Tensor], world: int) -> Grads:
-    """Average gradients over the processes (``None`` counts as zero), in flat buckets per dtype."""
+    """Average gradients over the processes (``None`` counts as zero), in flat buckets per dtype;
+    FSDP2's sharded gradients are averaged already and left as they are."""
     full = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
     groups: dict[tuple, list[torch.Tensor]] = {}
     for g in full:
-        groups.setdefault((g.dtype, g.device), []).append(g)
+        if not is_sharded(g):
+            groups.setdefault((g.dtype, g.device), []).append(g)
     for group in groups.values():
         for bucket in _buckets(group):
             flat = torch.cat([g.reshape(-1) for g in bucket])
@@ -74,6 +80,7 @@ class GradientEngine:
         self.trainer = trainer
         self.params = [p for p in trainer.model.parameters() if p.requires_grad]
         self.world = trainer.accelerator.num_processes
+        self.sharded = any(is_sharded(p) for p in self.params)
         self.cast = autocast_dtype(getattr(trainer.accelerator, "mixed_precision", "no"))
 
     def autocast(self):
@@ -139,12 +146,14 @@ class UnlearnTrainer(Trainer):
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
         self.warned: set[str] = set()  # warn_once keys already logged in this run
-        sharded = (DistributedType.FSDP, DistributedType.DEEPSPEED)
-        if self.needs.custom_step and self.accelerator.distributed_type in sharded:
+        if (
+            self.needs.custom_step
+            and self.accelerator.distributed_type == DistributedType.DEEPSPEED
+        ):
             raise UserError(
                 f"method '{method.name}' needs its own training step (SAM / PRISM / SGA r: auto), "
-                "which runs on one process or DDP, not FSDP or DeepSpeed: launch with "
-                "configs/accelerate/ddp_gpu.yaml (memory per GPU: docs/precision.md)"
+                "which runs on one process, DDP or FSDP2, not DeepSpeed: launch with "
+                "configs/accelerate/fsdp.yaml (memory per GPU: docs/precision.md)"
             )
 
     def step_context(self) -> StepContext:
@@ -162,12 +171,23 @@ class UnlearnTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         engine = GradientEngine(self)
         saved = engine.take()
-        with self.accelerator.no_sync(model):
+        with self._each_backward_synced(model, engine.sharded):
             loss, logs, grads = self.method.custom_step(model, inputs, self.step_context(), engine)
         scale = 1.0 / self.current_gradient_accumulation_steps
         engine.put(saved, grads, scale)  # already global: GradientEngine.grad averaged them
         self._record(logs)
         return loss.detach().to(self.args.device) * scale
+
+    @contextlib.contextmanager
+    def _each_backward_synced(self, model, sharded: bool) -> Iterator[None]:
+        """DDP: no synchronisation (the engine averages each gradient itself). FSDP2: its
+        reduce-scatter on for every backward, also in a micro-batch the Trainer defers."""
+        if not sharded:
+            with self.accelerator.no_sync(model):
+                yield
+            return
+        model.set_requires_gradient_sync(True)
+        yield
 
     def _record(self, logs: dict) -> None:
         for k, v in logs.items():

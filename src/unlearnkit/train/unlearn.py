@@ -20,7 +20,8 @@ from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.io import atomic_path, replace_dir
 from unlearnkit.methods.base import Method, PrepareData
-from unlearnkit.models import PURE_BF16, apply_precision, resolve_precision
+from unlearnkit.methods.shards import reshard
+from unlearnkit.models import PURE_BF16, apply_precision, is_sharded_model, resolve_precision
 from unlearnkit.train.arguments import (
     autocast_dtype,
     forward_autocast,
@@ -157,6 +158,7 @@ def apply_lora(model, lora: LoraSection, trainable):
 def _freeze(model, trainable) -> None:
     """Only the parameters the method's filter accepts train (all when it has none)."""
     if trainable is not None:
+        reshard(model)  # FSDP2: set it on the sharded parameters, not on gathered copies
         for name, p in model.named_parameters():
             p.requires_grad_(trainable(name))
 
@@ -358,6 +360,11 @@ def unlearn(
         "trainable_params": sum(p.numel() for p in trained.parameters() if p.requires_grad),
         # What changes with the GPU count: one optimizer step averages over this many examples.
         "world_size": args.world_size,
+        "sharding": "fsdp2"
+        if is_sharded_model(trained)
+        else "ddp"
+        if args.world_size > 1
+        else "none",
         "effective_batch_size": (
             args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
         ),
@@ -378,7 +385,8 @@ def save_unlearned(
     which ``unlearnkit.models.load_model`` reloads on top of the base model it names and merges.
     The folder gets a model card (README.md): ``card``, or one made from ``summary`` (what
     ``unlearn`` returned) and the path the model was loaded from. In a multi-process run only
-    the main process writes.
+    the main process writes; an FSDP2 model's shards are gathered by every process (a collective),
+    so the folder holds whole tensors that plain ``transformers`` loads.
     """
     from accelerate import PartialState
 
@@ -386,14 +394,22 @@ def save_unlearned(
 
     out = Path(out)
     state = PartialState()
+    work = out.with_name(f".{out.name}.tmp")
+    if is_sharded_model(model):  # every rank gives its shards; rank 0 writes whole tensors
+        if state.is_main_process:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+        state.wait_for_everyone()
+        reshard(model)
+        model.save_pretrained(work, is_main_process=state.is_main_process)
     if state.is_main_process:
-        work = out.with_name(f".{out.name}.tmp")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        if getattr(model, "peft_config", None):
-            _save_adapter(model, work)
-        else:
-            model.save_pretrained(work, safe_serialization=True)
+        if not is_sharded_model(model):
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            if getattr(model, "peft_config", None):
+                _save_adapter(model, work)
+            else:
+                model.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
         write_card(work, card or unlearned_card(summary or {}, base_model_of(model)))
         replace_dir(work, out)

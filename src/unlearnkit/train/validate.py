@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from unlearnkit import launch
 from unlearnkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -92,6 +93,20 @@ def check_report_to(report_to: list[str]) -> None:
             )
 
 
+def check_sharding(cfg: UnlearnConfig) -> None:
+    """What an FSDP2 run (a model sharded at load time) cannot do, said before anything loads."""
+    if cfg.lora.r > 0:
+        raise UserError(
+            "lora.r > 0 under FSDP2: LoRA trains few weights and fits one GPU per process; launch "
+            "with configs/accelerate/ddp_gpu.yaml, or set lora.r: 0 to shard a full run"
+        )
+    if cfg.train.save_steps > 0:
+        raise UserError(
+            "train.save_steps > 0 under FSDP2: transformers cannot checkpoint the optimizer of a "
+            "model sharded at load time, so such a run cannot resume; set train.save_steps: 0"
+        )
+
+
 def check_lora(lora) -> None:
     if lora.r < 0:
         raise UserError(f"lora.r must be 0 (off) or positive, got {lora.r}")
@@ -155,3 +170,5 @@ def check_unlearn_config(cfg) -> None:
     check_train(cfg.train)
     check_lora(cfg.lora)
     check_guard(cfg.guard)
+    if launch.sharded():
+        check_sharding(cfg)
