@@ -3,7 +3,7 @@
     torchrun --nproc_per_node 2 tests/fsdp2_worker.py CONFIG MODEL OUT
 
 Loads MODEL sharded at load time (``load_model(shard=True)``), runs ``unlearn`` with CONFIG, saves
-through ``save_unlearned`` and, on rank 0, writes OUT/losses.json and OUT/sharded.json (which
+through ``save_unlearned`` and, on rank 0, writes OUT/losses.json, OUT/log_history.json and OUT/sharded.json (which
 parameters were DTensor shards, and whether some shard was uneven).
 """
 
@@ -35,6 +35,7 @@ def main(config: str, model_dir: str, out: str) -> None:
     if launch.is_main():
         losses = [h["loss"] for h in summary["log_history"] if "loss" in h]
         (Path(out) / "losses.json").write_text(json.dumps(losses))
+        (Path(out) / "log_history.json").write_text(json.dumps(summary["log_history"]))
         facts = {
             "all_sharded": all(isinstance(p, DTensor) for p in params.values()),
             "uneven": uneven,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForCausalLM
 
 from test_methods_common import (  # noqa: F401 - one_thread is an autouse fixture
@@ -86,7 +87,7 @@ CASES = [
     ("prism", {"rho": 0.5, "gcd": True, "lambda_max": 0.5, "probe_epochs": 2}),
     ("sga", {"K": 3, "r": "auto", "r_every": 1, "r_max": 1.0}),
 ]
-FAST = {"sam"}  # in the default run; the others are slow (a launch each)
+FAST: set[str] = set()  # all slow (a launch each): the uneven-shards test runs SAM by default
 
 
 def _odd_model(extra_rows: int = 0):
@@ -185,3 +186,41 @@ def test_fsdp2_refuses_a_tied_embedding_whose_rows_do_not_split_evenly(tmp_path)
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode != 0
     assert "401-row embedding" in run.stderr and "do not split evenly over 2" in run.stderr
+
+
+def test_fsdp2_sam_under_bf16_autocast_sees_its_perturbation(tmp_path):
+    """The additive path gathers each module's sharded ε: the forward sees all of it (an ε written
+    into the fp32 shards would mostly round away in the bf16 matmuls at this ρ)."""
+    data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
+    model_dir = _save(trained_model(), tmp_path / "model")
+    config = _config(tmp_path, data, "sam", {"base": "ga", "rho": 0.01}, 2)
+    values = yaml.safe_load(config.read_text())
+    values["train"]["precision"] = "mixed-bf16"
+    config.write_text(yaml.safe_dump(values))
+    _launch(tmp_path, config, model_dir, tmp_path / "fsdp2")
+    steps = [
+        h for h in json.loads((tmp_path / "fsdp2" / "log_history.json").read_text()) if "loss" in h
+    ]
+    assert len(steps) == 4
+    for h in steps:
+        assert h["sam_seen_cos"] > 0.999 and h["sam_applied_norm"] == pytest.approx(0.01, rel=0.01)
+
+
+def test_fsdp2_custom_step_with_gradient_accumulation_matches_ddp(tmp_path):
+    """2 processes × 1 row × 2 micro-batches, FSDP2 against DDP: in the micro-batch where the
+    Trainer defers FSDP2's gradient sync the custom step must still get global gradients (SAM's
+    ε comes from each micro-batch's gradient, so one process on 4 rows is not the reference)."""
+    data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
+    model_dir = _save(trained_model(), tmp_path / "model")
+    config = _config(tmp_path, data, "sam", dict(CASES)["sam"], 1)
+    values = yaml.safe_load(config.read_text())
+    values["train"]["gradient_accumulation_steps"] = 2
+    config.write_text(yaml.safe_dump(values))
+    _launch(tmp_path, config, model_dir, tmp_path / "fsdp2")
+    _launch(tmp_path, config, model_dir, tmp_path / "ddp", shard=False)
+    ddp = json.loads((tmp_path / "ddp" / "unlearn_summary.json").read_text())
+    sharded = json.loads((tmp_path / "fsdp2" / "losses.json").read_text())
+    assert len(sharded) == 4 and sharded == pytest.approx(_losses(ddp), rel=1e-4, abs=1e-5)
+    got, want = _weights(tmp_path / "fsdp2" / "model"), _weights(tmp_path / "ddp" / "model")
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-4, atol=1e-5, msg=name)
