@@ -30,7 +30,7 @@ from unlearnkit.logprobs import response_mask, shift
 @dataclass
 class PrefillKLParams:
     k: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6, 8])
-    target: str | None = None  # the target model folder (default: the world's models/target)
+    target: str | None = None  # the target model (default: the run's start, else the world's)
 
     def __post_init__(self):
         self.k = int_list(self.k, "k", 0)
@@ -54,11 +54,11 @@ def after_k(values: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
 def find_target(ctx: AttackContext, p: PrefillKLParams) -> str:
     from unlearnkit.attacks.runner import world_target
 
-    path = p.target or world_target(ctx.data)
+    path = p.target or ctx.target_model or world_target(ctx.data)
     if path is None:
         raise UserError(
-            "prefill_kl needs the target model: give --target PATH (or run on a world, "
-            "whose models/target is used)"
+            "the prefill_kl attack needs the target model: give --target-model "
+            "(or attack_params.prefill_kl.target), or run on a world, which has one"
         )
     return str(path)
 

@@ -166,6 +166,8 @@ def context_from_config(
         reference=retain_reference(benchmark, retain_eval),
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
         corpus=corpus,
+        target_model=getattr(cfg, "model", None)
+        or None,  # the model unlearning started from (None: the world's)
     )
 
 

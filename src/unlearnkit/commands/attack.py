@@ -32,7 +32,7 @@ ATTACK_FLAGS = {
     "backend": (("quantize",), "backend"),
     "seed": (("relearn", "incontext"), "seed"),
     "kl_k": (("prefill_kl",), "k"),
-    "target": (("prefill_kl",), "target"),
+    "target_model": (("prefill_kl",), "target"),
     "templates": (("jailbreak",), "templates"),
     "soft_tokens": (("embedding",), "k"),
     "soft_steps": (("embedding",), "steps"),
@@ -69,7 +69,10 @@ def add_parser(sub) -> None:
     g.add_argument("--backend", help="quantize: auto, rtn or bnb")
     g.add_argument("--seed", type=int, help="relearn / incontext: sampling seed (default 0)")
     g.add_argument("--kl-k", help="prefill_kl: answer tokens given, e.g. 0,1,2,4,8")
-    g.add_argument("--target", help="prefill_kl: the target model (default: the world's)")
+    g.add_argument(
+        "--target-model",
+        help="prefill_kl: the model unlearning started from (default: the world's)",
+    )
     g.add_argument("--templates", help="jailbreak: template names, e.g. role_play,sure_here_is")
     g.add_argument("--soft-tokens", type=int, help="embedding: soft prompt embeddings (default 8)")
     g.add_argument("--soft-steps", type=int, help="embedding: Adam steps (default 10)")
