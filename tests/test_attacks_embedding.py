@@ -94,7 +94,7 @@ def test_max_items_mode_and_the_runner(tiny_world):
         ({"k": 0}, "k must be at least 1"),
         ({"steps": "x"}, "steps must be a whole number"),
         ({"lr": 0}, "lr must be greater than 0"),
-        ({"mode": "both"}, "mode must be"),
+        ({"mode": "both"}, "mode must name"),
         ({"nll_threshold": -1}, "nll_threshold must be greater"),
     ],
 )

@@ -21,7 +21,7 @@ import torch
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
 from unlearnkit.attacks.forget import eval_mode
-from unlearnkit.attacks.params import integer, positive
+from unlearnkit.attacks.params import integer, name_list, positive
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.formatting import (
     Encoded,
@@ -31,7 +31,6 @@ from unlearnkit.data.formatting import (
     prompt_adds_own_special_tokens,
     question_prompt,
 )
-from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.tofu import probability
 from unlearnkit.logprobs import IGNORE_INDEX, sequence_nll
@@ -53,11 +52,7 @@ class EmbeddingParams:
         self.steps = integer(self.steps, "steps", 0)
         self.lr = positive(self.lr, "lr")
         self.nll_threshold = positive(self.nll_threshold, "nll_threshold")
-        modes = self.mode.split(",") if isinstance(self.mode, str) else self.mode
-        modes = list(dict.fromkeys(str(m).strip() for m in modes if str(m).strip()))
-        if not modes or any(m not in MODES for m in modes):
-            raise UserError(f"mode must be item, universal or both; got {self.mode!r}")
-        self.mode = modes
+        self.mode = name_list(self.mode, "mode", MODES)
 
 
 @dataclass(frozen=True)

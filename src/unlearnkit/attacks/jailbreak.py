@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
+from unlearnkit.attacks.params import name_list
 from unlearnkit.attacks.prompted import PromptedItem, prompted_metrics, prompted_rows
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.formatting import (
@@ -24,7 +25,6 @@ from unlearnkit.data.formatting import (
     prompt_adds_own_special_tokens,
     question_prompt,
 )
-from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.tofu import probability
 
@@ -59,14 +59,7 @@ class JailbreakParams:
     templates: list[str] = field(default_factory=lambda: list(TEMPLATES))
 
     def __post_init__(self):
-        names = self.templates.split(",") if isinstance(self.templates, str) else self.templates
-        names = list(dict.fromkeys(str(n).strip() for n in names if str(n).strip()))
-        unknown = [n for n in names if n not in TEMPLATES]
-        if not names or unknown:
-            raise UserError(
-                f"templates must name some of {', '.join(TEMPLATES)}; got {self.templates!r}"
-            )
-        self.templates = names
+        self.templates = name_list(self.templates, "templates", TEMPLATES)
 
 
 def template_item(tok, index: int, record: dict, name: str, max_length: int) -> PromptedItem:
