@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
-from attack_world import world_context, world_model
+from attack_world import WORLD_SETTINGS, world_context, world_model
 from test_attacks_common import one_thread, same_weights, weights  # noqa: F401 - autouse
-from unlearnkit.attacks.embedding import (
-    EmbeddingParams,
-    answer_nll,
-    embedding_attack,
-    greedy,
-    soft_item,
-)
+from unlearnkit.attacks.embedding import EmbeddingParams, embedding_attack
 from unlearnkit.attacks.runner import run_attack
+from unlearnkit.attacks.soft_prompt import answer_nll, greedy, soft_item
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.formatting import encode_qa, prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.errors import UserError
@@ -22,22 +19,38 @@ from unlearnkit.eval.engine import generate, score_sequences
 
 
 def test_without_soft_embeddings_the_attack_is_the_plain_prompt(tiny_world):
-    """Zero soft embeddings: the cut prompt scores and generates exactly as the plain one."""
+    """Zero soft embeddings: the cut prompts score and generate exactly as the plain ones (padded
+    batches of prompts of several lengths, three at a time)."""
     model, tok = world_model(tiny_world, "target")
-    record = forget_records(str(tiny_world), "forget10")[1]
-    item = soft_item(tok, 1, record, 256)
+    records = forget_records(str(tiny_world), "forget10")
+    items = [soft_item(tok, i, r, 256) for i, r in enumerate(records)]
     none = torch.zeros(1, 0, model.config.hidden_size)
     with torch.no_grad():
-        nll = answer_nll(model, [item], none).item()
-    (plain,) = score_sequences(
-        model, [encode_qa(tok, record["question"], record["answer"], 256)], tok.pad_token_id
-    )
-    assert nll == pytest.approx(plain.nll, abs=1e-5)
-    prompt = question_prompt(tok, record["question"])
-    (expected,) = generate(
-        model, tok, [prompt], 32, add_special_tokens=not prompt_adds_own_special_tokens(tok)
-    )
-    assert greedy(model, tok, item, none[0], 32) == expected
+        nlls = answer_nll(model, items, none).tolist()
+    encoded = [encode_qa(tok, r["question"], r["answer"], 256) for r in records]
+    plain = score_sequences(model, encoded, tok.pad_token_id)
+    assert nlls == pytest.approx([p.nll for p in plain], abs=1e-5)
+    prompts = [question_prompt(tok, r["question"]) for r in records]
+    assert len({len(tok(p)["input_ids"]) for p in prompts}) > 1  # padding is exercised
+    specials = not prompt_adds_own_special_tokens(tok)
+    expected = generate(model, tok, prompts, 32, add_special_tokens=specials)
+    s = type(WORLD_SETTINGS)(**{**WORLD_SETTINGS.__dict__, "gen_batch_size": 3})
+    assert greedy(model, tok, items, none, s) == expected
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_the_cut_keeps_the_prompts_tokens(tiny_world, chat):
+    """Prompt start + rest of the prompt are the tokens of the whole prompt, with and without a
+    chat template ("Question:" | " …\nAnswer:" for the plain prompt)."""
+    _, tok = world_model(tiny_world, "target")
+    if not chat:
+        tok = copy.deepcopy(tok)
+        tok.chat_template = None
+    for i, r in enumerate(forget_records(str(tiny_world), "forget10")):
+        item = soft_item(tok, i, r, 256)
+        whole = encode_qa(tok, r["question"], r["answer"], 256)
+        assert item.before + item.encoded.input_ids == whole.input_ids
+        assert item.before and r["question"] not in tok.decode(item.before)
 
 
 def test_the_model_is_frozen_and_restored_bit_for_bit(tiny_world):

@@ -12,28 +12,25 @@ has ROUGE-L recall ≥ 0.5.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from unlearnkit.attacks.context import AttackContext, AttackResult
-from unlearnkit.attacks.forget import eval_mode
 from unlearnkit.attacks.params import integer, name_list, positive
-from unlearnkit.benchmarks.tofu import forget_records
-from unlearnkit.data.formatting import (
-    Encoded,
-    answer_text,
-    encode_pair,
-    has_chat_template,
-    prompt_adds_own_special_tokens,
-    question_prompt,
+from unlearnkit.attacks.soft_prompt import (
+    SoftItem,
+    answer_nll,
+    embed,
+    frozen,
+    greedy,
+    shared,
+    soft_item,
 )
+from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.eval.metrics import aggregate as agg
 from unlearnkit.eval.metrics.tofu import probability
-from unlearnkit.logprobs import IGNORE_INDEX, sequence_nll
 
 MODES = ("item", "universal")
 SUCCESS_ROUGE = 0.5
@@ -55,75 +52,6 @@ class EmbeddingParams:
         self.mode = name_list(self.mode, "mode", MODES)
 
 
-@dataclass(frozen=True)
-class SoftItem:
-    index: int
-    question: str
-    answer: str
-    before: list[int]  # prompt tokens before the soft embeddings
-    encoded: Encoded  # the rest of the prompt, then the answer (labelled)
-
-    @property
-    def prompt_tail(self) -> list[int]:
-        first = next(i for i, label in enumerate(self.encoded.labels) if label != IGNORE_INDEX)
-        return self.encoded.input_ids[:first]
-
-
-def soft_item(tok, index: int, record: dict, max_length: int) -> SoftItem:
-    """The item's prompt cut just before the question's text (spaces go after the cut)."""
-    prompt = question_prompt(tok, record["question"])
-    before = prompt[: prompt.rfind(record["question"])].rstrip(" ")
-    specials = not prompt_adds_own_special_tokens(tok)
-    answer = answer_text(record["answer"], has_chat_template(tok))
-    encoded = encode_pair(
-        tok, prompt[len(before) :], answer, max_length, prompt_has_special_tokens=True
-    )
-    ids = list(tok(before, add_special_tokens=specials)["input_ids"]) if before or specials else []
-    return SoftItem(index, record["question"], record["answer"], ids, encoded)
-
-
-@contextmanager
-def frozen(model) -> Iterator[None]:
-    """The model's parameters without gradients for the block, eval mode, then as they were."""
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(False)
-    try:
-        with eval_mode(model):
-            yield
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-
-
-def embed(model, ids: list[int]) -> torch.Tensor:
-    device = model.get_input_embeddings().weight.device
-    return model.get_input_embeddings()(torch.tensor(ids, dtype=torch.long, device=device))
-
-
-def shared(soft: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Rows ``start:stop`` of per-item soft prompts; a universal one (one row) serves them all."""
-    return soft if len(soft) == 1 else soft[start:stop]
-
-
-def answer_nll(model, items: list[SoftItem], soft: torch.Tensor) -> torch.Tensor:
-    """Mean answer NLL per item with soft prompt ``soft[i]`` (or ``soft[0]`` for all), shape (B,)."""
-    dtype = model.get_input_embeddings().weight.dtype
-    rows, labels = [], []
-    for i, it in enumerate(items):
-        s = shared(soft, i, i + 1)[0].to(dtype)
-        rows.append(torch.cat([embed(model, it.before), s, embed(model, it.encoded.input_ids)]))
-        labels.append([IGNORE_INDEX] * (len(it.before) + len(s)) + list(it.encoded.labels))
-    width = max(len(r) for r in rows)
-    embeds = torch.zeros(len(rows), width, rows[0].shape[-1], dtype=dtype, device=rows[0].device)
-    mask = torch.zeros(len(rows), width, dtype=torch.long, device=embeds.device)
-    target = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=embeds.device)
-    for i, (r, lab) in enumerate(zip(rows, labels)):
-        embeds[i, : len(r)], mask[i, : len(r)] = r, 1
-        target[i, : len(lab)] = torch.tensor(lab, device=embeds.device)
-    logits = model(inputs_embeds=embeds, attention_mask=mask).logits
-    return sequence_nll(logits, target)
-
-
 def optimise(model, items: list[SoftItem], init: torch.Tensor, p: EmbeddingParams, bs: int):
     """Adam on the soft prompts only; per-item prompts are independent (a sum of their losses)."""
     soft = init.detach().clone().float().requires_grad_(True)
@@ -138,22 +66,6 @@ def optimise(model, items: list[SoftItem], init: torch.Tensor, p: EmbeddingParam
     return soft.detach()
 
 
-@torch.no_grad()
-def greedy(model, tok, item: SoftItem, soft: torch.Tensor, max_new_tokens: int) -> str:
-    """The greedy answer after the prompt with ``soft`` before the question."""
-    dtype = model.get_input_embeddings().weight.dtype
-    prefix = torch.cat([embed(model, item.before), soft.to(dtype), embed(model, item.prompt_tail)])
-    out = model.generate(
-        inputs_embeds=prefix[None],
-        attention_mask=torch.ones(1, len(prefix), dtype=torch.long, device=prefix.device),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    return tok.decode(out[0], skip_special_tokens=True).strip()  # new tokens only (no input ids)
-
-
 def scored(model, tok, items, soft, p: EmbeddingParams, ctx: AttackContext) -> list[dict]:
     """Per item: the answer NLL under its soft prompt, the greedy answer, ROUGE and success."""
     bs = ctx.settings.batch_size
@@ -164,8 +76,7 @@ def scored(model, tok, items, soft, p: EmbeddingParams, ctx: AttackContext) -> l
         ]
     nlls = torch.cat(chunks).tolist() if chunks else []
     rows = []
-    for i, (it, nll) in enumerate(zip(items, nlls)):
-        gen = greedy(model, tok, it, shared(soft, i, i + 1)[0], ctx.settings.max_new_tokens)
+    for it, nll, gen in zip(items, nlls, greedy(model, tok, items, soft, ctx.settings)):
         row = {"index": it.index, "question": it.question, "reference": it.answer}
         row |= {"generation": gen, agg.NLL: nll, **agg.rouge_fields(gen, it.answer)}
         row["success"] = bool(nll < p.nll_threshold or row[agg.ROUGEL_RECALL] >= SUCCESS_ROUGE)
