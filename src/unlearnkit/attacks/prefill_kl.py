@@ -25,6 +25,7 @@ from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics.tofu import probability
 from unlearnkit.eval.tofu import reindexed
 from unlearnkit.logprobs import response_mask, shift
+from unlearnkit.plan import world_of
 
 
 @dataclass
@@ -52,9 +53,8 @@ def after_k(values: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def find_target(ctx: AttackContext, p: PrefillKLParams) -> str:
-    from unlearnkit.attacks.runner import world_target
-
-    path = p.target or ctx.target_model or world_target(ctx.data)
+    world = world_of(ctx.data)
+    path = p.target or ctx.target_model or (world / "models" / "target" if world else None)
     if path is None:
         raise UserError(
             "the prefill_kl attack needs the target model: give --target-model "
