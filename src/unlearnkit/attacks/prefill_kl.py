@@ -118,7 +118,8 @@ def prefill_kl_attack(model, tok, ctx: AttackContext, p: PrefillKLParams) -> lis
     encoded = [encode_qa(tok, r["question"], r["answer"], ctx.settings.max_length) for r in records]
     target = load_target(model, path)
     with eval_mode(model):
-        curves = item_curves(model, target, tok, encoded, p.k, ctx.settings.batch_size)
+        # two models' full (B, T, V) logits and their log-softmaxes at once: batches of 8 at most
+        curves = item_curves(model, target, tok, encoded, p.k, min(ctx.settings.batch_size, 8))
     del target
     eos = 1 if tok.eos_token_id is not None else 0
     results = []
