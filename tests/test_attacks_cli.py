@@ -82,7 +82,7 @@ def test_quantize_from_the_cli(model_dir, tofu_dir, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["jailbreak"], "unknown attack 'jailbreak'"),
+        (["nonsense"], "unknown attack 'nonsense'"),
         (["quantize", "--steps", "5"], "--steps is a setting of relearn"),
         (["prefill", "--benchmark", "muse"], "needs TOFU"),
         (["quantize", "--bits", "1"], "bits must be"),

@@ -34,18 +34,30 @@ PARAMS = {
     "prefill": {"k": [1]},
     "incontext": {"shots": [1]},
     "quantize": {"bits": [8]},
+    "prefill_kl": {"k": [1]},
+    "jailbreak": {"templates": ["sure_here_is"]},
+    "embedding": {"steps": 1, "k": 2},
 }
 
 
-def run_config(data, benchmark: str = "tofu", split: str | None = SPLIT):
+def run_config(data, benchmark: str = "tofu", split: str | None = SPLIT, model=None):
     """The parts of ``unlearnkit.api.RunConfig`` that run_attacks reads."""
     return SimpleNamespace(
-        model=None,
+        model=model,
         data=SimpleNamespace(benchmark=benchmark, path=str(data), split=split),
         train=SimpleNamespace(learning_rate=1e-3, max_length=FAST.max_length),
         eval=SimpleNamespace(batch_size=FAST.batch_size, max_new_tokens=FAST.max_new_tokens),
         attack_params=PARAMS,
     )
+
+
+@pytest.fixture(scope="module")
+def start_model(tmp_path_factory):
+    """The memorising model saved, as the model an `unlearn run` started from (prefill_kl's target)."""
+    out = tmp_path_factory.mktemp("start_model")
+    with single_thread():
+        trained_model().save_pretrained(out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +71,12 @@ def retain_eval(tofu_dir, tmp_path_factory):
     return out
 
 
-def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tmp_path):
+def test_every_attack_returns_the_documented_structure(
+    tofu_dir, retain_eval, start_model, tmp_path
+):
     model, tok = trained_model(), tiny_tokenizer()
     saved = weights(model)
-    cfg = run_config(tofu_dir)
+    cfg = run_config(tofu_dir, model=str(start_model))
     result = run_attacks(
         ",".join(KINDS), model, tok, cfg, SPLIT, retain_eval, False, cfg.attack_params, tmp_path
     )
@@ -76,12 +90,14 @@ def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tm
             score = (
                 "retain_rouge" if kind == "refusal" else "forget_rouge"
             )  # utility, not forgetting
+            score = "forget_probability" if kind == "prefill_kl" else score
             assert 0 <= e["metrics"][score] <= 1
     assert [e["setting"] for e in result["relearn"]] == ["steps=0", "steps=2"]
     assert "recovery" in result["relearn"][1]
     assert result["relearn"][0]["metrics"]["forget_quality"] == pytest.approx(1.0)
     assert "forget_quality" in result["quantize"][0]["metrics"]
     assert result["quantize"][0]["setting"] == "int8-channel"
+    assert result["prefill_kl"][0]["metrics"]["forget_kl"] == pytest.approx(0.0, abs=1e-6)
     assert same_weights(model, saved)
     assert (tmp_path / "attacks" / "relearn" / "steps_2" / "items" / "forget.jsonl").is_file()
 
@@ -89,8 +105,8 @@ def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tm
 def test_kinds_and_settings_are_checked_before_anything_runs(tofu_dir):
     model, tok = trained_model(), tiny_tokenizer()
     cfg = run_config(tofu_dir)
-    with pytest.raises(UserError, match="unknown attack 'jailbreak'"):
-        run_attacks(["relearn", "jailbreak"], model, tok, cfg, SPLIT)
+    with pytest.raises(UserError, match="unknown attack 'nonsense'"):
+        run_attacks(["relearn", "nonsense"], model, tok, cfg, SPLIT)
     with pytest.raises(UserError, match="unknown quantize attack setting"):
         run_attacks(["quantize"], model, tok, cfg, SPLIT, params={"quantize": {"bitz": 4}})
     with pytest.raises(UserError, match="attack_params has unknown attack"):

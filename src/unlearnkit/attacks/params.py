@@ -53,3 +53,13 @@ def build_params(cls, values: dict | None, kind: str):
             f"{kind} takes: {', '.join(known) or 'no settings'}"
         )
     return cls(**values)
+
+
+def name_list(value, name: str, choices) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]``: distinct names, each one of ``choices``, in the order given."""
+    items = value.split(",") if isinstance(value, str) else value
+    items = items if isinstance(items, (list, tuple)) else [items]
+    names = list(dict.fromkeys(str(v).strip() for v in items if str(v).strip()))
+    if not names or any(n not in choices for n in names):
+        raise UserError(f"{name} must name some of {', '.join(choices)}; got {value!r}")
+    return names

@@ -17,10 +17,13 @@ from pathlib import Path
 
 from unlearnkit.attacks import KINDS, TOFU_ONLY
 from unlearnkit.attacks.context import DEFAULT_FINETUNE_LR, AttackContext, AttackResult
+from unlearnkit.attacks.embedding import EmbeddingParams, embedding_attack
 from unlearnkit.attacks.incontext import InContextParams, incontext_attack
+from unlearnkit.attacks.jailbreak import JailbreakParams, jailbreak_attack
 from unlearnkit.attacks.params import build_params
 from unlearnkit.attacks.paraphrase import ParaphraseParams, paraphrase_attack
 from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
+from unlearnkit.attacks.prefill_kl import PrefillKLParams, prefill_kl_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.refusal import RefusalParams, refusal_attack
 from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
@@ -50,6 +53,9 @@ REGISTRY: dict[str, Attack] = {
     "incontext": Attack(InContextParams, incontext_attack),
     "quantize": Attack(QuantizeParams, quantize_attack),
     "refusal": Attack(RefusalParams, refusal_attack),
+    "prefill_kl": Attack(PrefillKLParams, prefill_kl_attack),
+    "jailbreak": Attack(JailbreakParams, jailbreak_attack),
+    "embedding": Attack(EmbeddingParams, embedding_attack),
 }
 assert tuple(REGISTRY) == KINDS
 
@@ -160,6 +166,8 @@ def context_from_config(
         reference=retain_reference(benchmark, retain_eval),
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
         corpus=corpus,
+        target_model=getattr(cfg, "model", None)
+        or None,  # the model unlearning started from (None: the world's)
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from unlearnkit import launch
+from unlearnkit.attacks import KINDS
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.commands.eval import (
     add_eval_args,
@@ -30,17 +31,23 @@ ATTACK_FLAGS = {
     "group_size": (("quantize",), "group_size"),
     "backend": (("quantize",), "backend"),
     "seed": (("relearn", "incontext"), "seed"),
+    "kl_k": (("prefill_kl",), "k"),
+    "target_model": (("prefill_kl",), "target"),
+    "templates": (("jailbreak",), "templates"),
+    "soft_tokens": (("embedding",), "k"),
+    "soft_steps": (("embedding",), "steps"),
+    "soft_lr": (("embedding",), "lr"),
+    "mode": (("embedding",), "mode"),
+    "nll_threshold": (("embedding",), "nll_threshold"),
 }
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "attack",
-        help="attack a model (relearn, prefill, paraphrase, incontext, quantize, refusal) and re-measure forgetting",
+        help=f"attack a model ({', '.join(KINDS)}) and re-measure forgetting",
     )
-    p.add_argument(
-        "kind", metavar="KIND", help="relearn, prefill, paraphrase, incontext, quantize or refusal"
-    )
+    p.add_argument("kind", metavar="KIND", help=", ".join(KINDS))
     p.add_argument("--model", required=True, help="model folder or hub id (the unlearned model)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
     add_eval_args(p)
@@ -61,6 +68,17 @@ def add_parser(sub) -> None:
     )
     g.add_argument("--backend", help="quantize: auto, rtn or bnb")
     g.add_argument("--seed", type=int, help="relearn / incontext: sampling seed (default 0)")
+    g.add_argument("--kl-k", help="prefill_kl: answer tokens given, e.g. 0,1,2,4,8")
+    g.add_argument(
+        "--target-model",
+        help="prefill_kl: the model unlearning started from (default: the world's)",
+    )
+    g.add_argument("--templates", help="jailbreak: template names, e.g. role_play,sure_here_is")
+    g.add_argument("--soft-tokens", type=int, help="embedding: soft prompt embeddings (default 8)")
+    g.add_argument("--soft-steps", type=int, help="embedding: Adam steps (default 10)")
+    g.add_argument("--soft-lr", type=float, help="embedding: Adam learning rate (default 0.01)")
+    g.add_argument("--mode", help="embedding: item, universal or item,universal (default both)")
+    g.add_argument("--nll-threshold", type=float, help="embedding: success NLL (default 0.5)")
     add_output_args(p)
     p.set_defaults(func=run)
 

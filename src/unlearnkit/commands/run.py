@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from unlearnkit import launch, phases
+from unlearnkit.attacks import KINDS
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.commands.common import add_output_args, output_dir
 from unlearnkit.protect import guard_inputs
@@ -34,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--retain-model", help="retain model folder: evaluated once and cached")
     p.add_argument(
         "--attacks",
-        help="comma list to run after unlearning: relearn,prefill,paraphrase,incontext,quantize",
+        help=f"comma list to run after unlearning: {','.join(KINDS)}",
     )
     p.add_argument(
         "--save-model", action="store_true", help="save the unlearned model to OUT/model"
