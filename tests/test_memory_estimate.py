@@ -73,7 +73,7 @@ def test_every_term_of_a_custom_step_with_a_live_reference_under_ddp():
     assert estimate(SHAPE, s).bytes_per_param() == expected / 1000
 
 
-def test_fsdp2_shards_weights_gradients_state_and_custom_lists_not_the_reference():
+def test_fsdp2_shards_weights_gradients_state_custom_lists_and_the_live_reference():
     s = MemorySetting(
         precision="mixed-bf16",
         optimizer="adamw_torch_fused",
@@ -88,7 +88,7 @@ def test_fsdp2_shards_weights_gradients_state_and_custom_lists_not_the_reference
     assert terms["trained weights"] == 150 * 4 and terms["frozen weights"] == 100 * 4
     assert terms["gradients"] == 150 * 4 and terms["optimizer state"] == 150 * 8
     assert terms["custom step: snapshot + gradient lists"] == 2 * 150 * 4
-    assert terms["live reference copy (unsharded)"] == 1000 * 4
+    assert terms["live reference copy (sharded)"] == 1000 * 4 / 4  # loaded again, sharded
     assert "optimizer step temporaries (foreach)" not in terms  # fused AdamW
     assert "DDP gradient buckets" not in terms
     assert "autocast bf16 weight copies" not in terms  # gathered in bf16 a layer at a time

@@ -177,8 +177,9 @@ def estimate(m: ModelShape, s: MemorySetting) -> MemoryEstimate:
         terms.append(("DDP gradient buckets", t * w))
     if s.custom_step:
         terms.append(("custom step: snapshot + gradient lists", 2 * t * w))
-    if s.reference == "live" and not s.lora:
-        terms.append(("live reference copy (unsharded)", m.params * s.load_bytes))
+    if s.reference == "live" and not s.lora:  # FSDP2 shards the copy as it shards the model
+        name = "live reference copy" + (" (sharded)" if shards > 1 else " (unsharded)")
+        terms.append((name, m.params * s.load_bytes / shards))
     fp32_frozen = not s.lora or s.load_bytes == 4  # LoRA: a bf16 base needs no bf16 copy
     if s.precision == "mixed-bf16" and fp32_frozen and not s.checkpointing and shards == 1:
         # autocast's bf16 copy of each fp32 weight a matmul saves for the backward (measured: 2 B
