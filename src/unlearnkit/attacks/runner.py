@@ -18,8 +18,11 @@ from pathlib import Path
 from unlearnkit.attacks import KINDS, TOFU_ONLY
 from unlearnkit.attacks.context import DEFAULT_FINETUNE_LR, AttackContext, AttackResult
 from unlearnkit.attacks.incontext import InContextParams, incontext_attack
+from unlearnkit.attacks.lens import LensParams, lens_attack
+from unlearnkit.attacks.orthogonalize import OrthogonalizeParams, orthogonalize_attack
 from unlearnkit.attacks.params import build_params
 from unlearnkit.attacks.paraphrase import ParaphraseParams, paraphrase_attack
+from unlearnkit.attacks.patch import PatchParams, patch_attack
 from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.refusal import RefusalParams, refusal_attack
@@ -50,6 +53,9 @@ REGISTRY: dict[str, Attack] = {
     "incontext": Attack(InContextParams, incontext_attack),
     "quantize": Attack(QuantizeParams, quantize_attack),
     "refusal": Attack(RefusalParams, refusal_attack),
+    "lens": Attack(LensParams, lens_attack),
+    "patch": Attack(PatchParams, patch_attack),
+    "orthogonalize": Attack(OrthogonalizeParams, orthogonalize_attack),
 }
 assert tuple(REGISTRY) == KINDS
 
@@ -160,6 +166,9 @@ def context_from_config(
         reference=retain_reference(benchmark, retain_eval),
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
         corpus=corpus,
+        target_model=getattr(cfg, "model", None)
+        or None,  # the model unlearning started from (None: the world's)
+        retain_model=getattr(cfg.eval, "retain_model", None) or None,
     )
 
 

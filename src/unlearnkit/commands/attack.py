@@ -30,16 +30,21 @@ ATTACK_FLAGS = {
     "group_size": (("quantize",), "group_size"),
     "backend": (("quantize",), "backend"),
     "seed": (("relearn", "incontext"), "seed"),
+    "target_model": (("patch", "orthogonalize"), "target"),
+    "threshold": (("patch",), "threshold"),
+    "layers": (("orthogonalize",), "layers"),
 }
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "attack",
-        help="attack a model (relearn, prefill, paraphrase, incontext, quantize, refusal) and re-measure forgetting",
+        help="attack a model (relearn, prefill, paraphrase, incontext, quantize, refusal, lens, patch, orthogonalize) and re-measure forgetting",
     )
     p.add_argument(
-        "kind", metavar="KIND", help="relearn, prefill, paraphrase, incontext, quantize or refusal"
+        "kind",
+        metavar="KIND",
+        help="relearn, prefill, paraphrase, incontext, quantize, refusal, lens, patch or orthogonalize",
     )
     p.add_argument("--model", required=True, help="model folder or hub id (the unlearned model)")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
@@ -61,6 +66,14 @@ def add_parser(sub) -> None:
     )
     g.add_argument("--backend", help="quantize: auto, rtn or bnb")
     g.add_argument("--seed", type=int, help="relearn / incontext: sampling seed (default 0)")
+    g.add_argument(
+        "--target-model",
+        help="patch / orthogonalize: the model unlearning started from (default: the world's target)",
+    )
+    g.add_argument(
+        "--threshold", type=float, help="patch: share of the target's answer probability (0.05)"
+    )
+    g.add_argument("--layers", help="orthogonalize: decoder layers, e.g. 0,1 (default: all)")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -110,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             reference=retain_reference(args.benchmark, retain_eval),
             finetune_lr=runner.original_finetune_lr(args.model, runner.world_target(args.data)),
+            retain_model=args.retain_model,
         )
         model, tok = load_model_and_tokenizer(
             args.model,
