@@ -59,10 +59,24 @@ def retain_eval(tofu_dir, tmp_path_factory):
     return out
 
 
-def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tmp_path):
+@pytest.fixture(scope="module")
+def target_dir(tmp_path_factory):
+    """The model unlearning started from, saved (patch and orthogonalize read it)."""
+    out = tmp_path_factory.mktemp("target")
+    with single_thread():
+        trained_model().save_pretrained(out)
+    return out
+
+
+# The score of each attack that is not a forget ROUGE (utility, or a hidden-state reading).
+SCORES = {"refusal": "retain_rouge", "lens": "lens_last_probability", "patch": "patch_drop"}
+
+
+def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, target_dir, tmp_path):
     model, tok = trained_model(), tiny_tokenizer()
     saved = weights(model)
     cfg = run_config(tofu_dir)
+    cfg.model = str(target_dir)  # the run's starting model: the hidden-state attacks' target
     result = run_attacks(
         ",".join(KINDS), model, tok, cfg, SPLIT, retain_eval, False, cfg.attack_params, tmp_path
     )
@@ -73,10 +87,7 @@ def test_every_attack_returns_the_documented_structure(tofu_dir, retain_eval, tm
         for e in entries:
             assert isinstance(e["setting"], str) and isinstance(e["value"], (int, float))
             assert e["metrics"] and all(isinstance(v, float) for v in e["metrics"].values())
-            score = (
-                "retain_rouge" if kind == "refusal" else "forget_rouge"
-            )  # utility, not forgetting
-            assert 0 <= e["metrics"][score] <= 1
+            assert 0 <= e["metrics"][SCORES.get(kind, "forget_rouge")] <= 1
     assert [e["setting"] for e in result["relearn"]] == ["steps=0", "steps=2"]
     assert "recovery" in result["relearn"][1]
     assert result["relearn"][0]["metrics"]["forget_quality"] == pytest.approx(1.0)
