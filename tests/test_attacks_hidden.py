@@ -119,6 +119,8 @@ def test_patch_separates_the_references(models, tiny_world):
     # The target with its own states patched in answers as before; the retain's states lose it.
     assert t.extra["attacked_curve"] == pytest.approx([t.extra["target_probability"]] * 2, abs=1e-5)
     assert t.extra["target_probability"] > 0.9 > 0.1 > max(t.extra["retain_curve"])
+    plain, _ = evaluate_forget(target, tok, ctx)  # p_T is the eval's forget_probability
+    assert t.extra["target_probability"] == pytest.approx(plain["forget_probability"], abs=1e-5)
     assert t.extra["depth_items"] == 8 and len(t.rows["forget"]) == 8
     assert hooks(target) == hooks(retain) == models["hooks"]
 

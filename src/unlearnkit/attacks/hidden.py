@@ -19,6 +19,7 @@ from unlearnkit.attacks.context import AttackContext
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.eval.convention import encode_answer
+from unlearnkit.eval.engine import _forward_params, _response_logits
 from unlearnkit.logprobs import IGNORE_INDEX, sequence_nll, shift
 from unlearnkit.model_layers import decoder_layers, final_norm
 
@@ -76,9 +77,11 @@ def layer_hooks(model: nn.Module, hooks: dict[int, Callable]) -> Iterator[None]:
             handle.remove()
 
 
-def forward(model: nn.Module, batch: QABatch) -> torch.Tensor:
+def run_for_states(model: nn.Module, batch: QABatch) -> None:
+    """A forward pass for its hooks only: the LM head runs on one position where it can."""
     t = batch.tensors
-    return model(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).logits
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in _forward_params(model) else {}
+    model(input_ids=t["input_ids"], attention_mask=t["attention_mask"], **keep)
 
 
 @torch.no_grad()
@@ -88,14 +91,16 @@ def layer_states(model: nn.Module, batch: QABatch) -> list[torch.Tensor]:
     n = len(decoder_layers(model)[1])
     keep = {i: (lambda h, i=i: states.__setitem__(i, h.detach())) for i in range(n)}
     with layer_hooks(model, keep):
-        forward(model, batch)
+        run_for_states(model, batch)
     return [states[i] for i in range(n)]
 
 
 @torch.no_grad()
 def answer_probability(model: nn.Module, batch: QABatch) -> torch.Tensor:
     """p_norm(answer | question) per item from the model's own logits, shape (B,)."""
-    return torch.exp(-sequence_nll(forward(model, batch), batch.tensors["labels"])).float()
+    trim = "logits_to_keep" in _forward_params(model)  # the head skips the leading prompt
+    logits, labels = _response_logits(model, batch.tensors, trim)
+    return torch.exp(-sequence_nll(logits, labels)).float()
 
 
 @torch.no_grad()
