@@ -92,6 +92,10 @@ def test_lens_separates_the_references(models, tiny_world):
     (r,) = lens_attack(retain, tok, ctx, LensParams())
     assert t.metrics["lens_last_probability"] > 0.9 > 0.1 > r.metrics["lens_max_probability"]
     assert len(t.extra["curve"]) == 2 and t.extra["items"] == 8
+    # Against the world's retain model: the target reads far more, the retain model nothing more.
+    assert t.metrics["lens_excess"] > 0.9 and r.metrics["lens_excess"] == 0.0
+    assert t.extra["retain_curve"] == r.extra["curve"]
+    assert len(t.rows["forget"][0]["retain_lens_probability"]) == 2
     # The last layer's reading is the eval's own forget_probability.
     plain, _ = evaluate_forget(target, tok, ctx)
     assert t.metrics["lens_last_probability"] == pytest.approx(
@@ -171,7 +175,8 @@ def test_max_items_is_honoured(models, tiny_world):
         ("patch", {"target": "/no/such/model"}, "model not found"),
         ("orthogonalize", {"layers": "a"}, "layers must be whole numbers"),
         ("orthogonalize", {"layers": [-1]}, "layers must be a non-empty list"),
-        ("lens", {"layers": "1"}, "lens takes: no settings"),
+        ("lens", {"layers": "1"}, "lens takes: retain"),
+        ("lens", {"retain": "/no/such/model"}, "model not found"),
     ],
 )
 def test_bad_settings_are_user_errors(kind, values, message):
@@ -267,3 +272,4 @@ def test_lens_sees_an_answer_suppressed_at_the_last_layer(hider, models, tiny_wo
     handle.remove()
     assert r.metrics["lens_last_probability"] < 0.01 and r.metrics["lens_max_layer"] == 0.0
     assert r.metrics["lens_max_probability"] > 0.5  # layer 0 still reads it
+    assert r.metrics["lens_excess"] > 0.5  # far above the retain model's layer 0
