@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -199,7 +200,7 @@ def test_missing_or_mismatched_references_are_user_errors(tmp_path, tiny_world, 
         )
 
 
-def test_unlearn_attack_runs_patch_and_rejects_a_stray_flag(tiny_world, tmp_path, capsys):
+def test_unlearn_attack_runs_patch_and_rejects_bad_flags(tiny_world, tmp_path, capsys):
 
     common = ["--model", tiny_world / "models" / "retain", "--tokenizer", tiny_world / "tokenizer"]
     common += ["--data", tiny_world, "--split", SPLIT, "--max-items", 2, "--max-new-tokens", 4]
@@ -210,6 +211,10 @@ def test_unlearn_attack_runs_patch_and_rejects_a_stray_flag(tiny_world, tmp_path
     (entry,) = json.loads((out / "metrics.json").read_text())["attacks"]["patch"]
     assert entry["metrics"]["patch_depth"] == 1.0 and entry["items"] == 2
     assert (out / "attacks" / "patch" / "patch" / "items" / "forget.jsonl").is_file()
+    target = shutil.copytree(tiny_world / "models" / "target", tmp_path / "target")
+    inside = ["attack", "patch", *common, "--target-model", target, "--out", target / "sub"]
+    assert main([str(a) for a in inside]) == 2  # --out inside an input is refused
+    assert "--target-model" in capsys.readouterr().err
     stray = ["attack", "lens", *common, "--layers", "0", "--out", tmp_path / "x"]
     assert main([str(a) for a in stray]) == 2
     assert "--layers is a setting of orthogonalize, not of lens" in capsys.readouterr().err
