@@ -71,6 +71,15 @@ def retain_eval(tofu_dir, tmp_path_factory):
     return out
 
 
+# The score of each attack that is not a forget ROUGE (utility, or a hidden-state reading).
+SCORES = {
+    "refusal": "retain_rouge",
+    "prefill_kl": "forget_probability",
+    "lens": "lens_last_probability",
+    "patch": "patch_drop",
+}
+
+
 def test_every_attack_returns_the_documented_structure(
     tofu_dir, retain_eval, start_model, tmp_path
 ):
@@ -87,11 +96,7 @@ def test_every_attack_returns_the_documented_structure(
         for e in entries:
             assert isinstance(e["setting"], str) and isinstance(e["value"], (int, float))
             assert e["metrics"] and all(isinstance(v, float) for v in e["metrics"].values())
-            score = (
-                "retain_rouge" if kind == "refusal" else "forget_rouge"
-            )  # utility, not forgetting
-            score = "forget_probability" if kind == "prefill_kl" else score
-            assert 0 <= e["metrics"][score] <= 1
+            assert 0 <= e["metrics"][SCORES.get(kind, "forget_rouge")] <= 1
     assert [e["setting"] for e in result["relearn"]] == ["steps=0", "steps=2"]
     assert "recovery" in result["relearn"][1]
     assert result["relearn"][0]["metrics"]["forget_quality"] == pytest.approx(1.0)

@@ -89,3 +89,18 @@ def layer_parameter_prefixes(model: nn.Module, layers: list[int], module: str) -
             sub = module
         prefixes.append(".".join(p for p in (stack_name, str(i), sub) if p) + ".")
     return prefixes
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    """The norm the model applies after its last decoder layer, before the unembedding: the one
+    normalisation module beside the decoder stack (Llama's ``model.norm``, GPT-2's
+    ``transformer.ln_f``, OPT's ``model.decoder.final_layer_norm``)."""
+    stack_name, _ = decoder_layers(model)
+    parent = model.get_submodule(stack_name.rpartition(".")[0])
+    norms = [m for _, m in parent.named_children() if "norm" in type(m).__name__.lower()]
+    if len(norms) != 1:
+        raise UserError(
+            f"cannot tell the final norm of {type(model).__name__}: "
+            f"{len(norms)} norm modules beside its decoder layers (the logit lens needs one)"
+        )
+    return norms[0]

@@ -26,6 +26,7 @@ class AttackContext:
     finetune_lr: float = DEFAULT_FINETUNE_LR  # rate of the fine-tune that made the target
     corpus: UnlearningCorpus | None = None  # the run's corpus, already loaded (relearning's data)
     target_model: str | None = None  # the model unlearning started from (hidden-state attacks)
+    retain_model: str | None = None  # the retain model folder (--retain-model), if given
 
     @property
     def progress(self) -> bool:

@@ -18,14 +18,13 @@ import torch
 from unlearnkit.attacks.context import AttackContext, AttackResult
 from unlearnkit.attacks.forget import eval_mode
 from unlearnkit.attacks.params import int_list
+from unlearnkit.attacks.references import load_reference, reference_path, required
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import encode_qa
-from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics.tofu import probability
 from unlearnkit.eval.tofu import reindexed
 from unlearnkit.logprobs import response_mask, shift
-from unlearnkit.plan import world_of
 
 
 @dataclass
@@ -50,28 +49,6 @@ def after_k(values: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     seen = mask.cumsum(-1)  # 1 at the first response position
     keep = mask * (seen > k)
     return (values * keep).sum(-1) / keep.sum(-1)
-
-
-def find_target(ctx: AttackContext, p: PrefillKLParams) -> str:
-    world = world_of(ctx.data)
-    path = p.target or ctx.target_model or (world / "models" / "target" if world else None)
-    if path is None:
-        raise UserError(
-            "the prefill_kl attack needs the target model: give --target-model "
-            "(or attack_params.prefill_kl.target), or run on a world, which has one"
-        )
-    return str(path)
-
-
-def load_target(model, path: str):
-    """The target on the attacked model's device and in its dtype; its vocabulary must match."""
-    from unlearnkit.models import load_model
-
-    weight = next(model.parameters())
-    target = load_model(path, device=weight.device, dtype="fp32").to(weight.dtype)
-    if target.get_output_embeddings().weight.shape != model.get_output_embeddings().weight.shape:
-        raise UserError(f"the target {path} has another vocabulary than the attacked model")
-    return target
 
 
 @torch.no_grad()
@@ -113,10 +90,10 @@ def mean(values: list[float]) -> float:
 
 
 def prefill_kl_attack(model, tok, ctx: AttackContext, p: PrefillKLParams) -> list[AttackResult]:
-    path = find_target(ctx, p)
+    path = required(reference_path(ctx, "target", p.target), "target", "prefill_kl")
     records, picked = ctx.settings.subset(forget_records(ctx.data, ctx.split))
     encoded = [encode_qa(tok, r["question"], r["answer"], ctx.settings.max_length) for r in records]
-    target = load_target(model, path)
+    target = load_reference(path, model, "target")
     with eval_mode(model):
         # two models' full (B, T, V) logits and their log-softmaxes at once: batches of 8 at most
         curves = item_curves(model, target, tok, encoded, p.k, min(ctx.settings.batch_size, 8))

@@ -20,8 +20,11 @@ from unlearnkit.attacks.context import DEFAULT_FINETUNE_LR, AttackContext, Attac
 from unlearnkit.attacks.embedding import EmbeddingParams, embedding_attack
 from unlearnkit.attacks.incontext import InContextParams, incontext_attack
 from unlearnkit.attacks.jailbreak import JailbreakParams, jailbreak_attack
+from unlearnkit.attacks.lens import LensParams, lens_attack
+from unlearnkit.attacks.orthogonalize import OrthogonalizeParams, orthogonalize_attack
 from unlearnkit.attacks.params import build_params
 from unlearnkit.attacks.paraphrase import ParaphraseParams, paraphrase_attack
+from unlearnkit.attacks.patch import PatchParams, patch_attack
 from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.prefill_kl import PrefillKLParams, prefill_kl_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
@@ -56,6 +59,9 @@ REGISTRY: dict[str, Attack] = {
     "prefill_kl": Attack(PrefillKLParams, prefill_kl_attack),
     "jailbreak": Attack(JailbreakParams, jailbreak_attack),
     "embedding": Attack(EmbeddingParams, embedding_attack),
+    "lens": Attack(LensParams, lens_attack),
+    "patch": Attack(PatchParams, patch_attack),
+    "orthogonalize": Attack(OrthogonalizeParams, orthogonalize_attack),
 }
 assert tuple(REGISTRY) == KINDS
 
@@ -168,6 +174,7 @@ def context_from_config(
         corpus=corpus,
         target_model=getattr(cfg, "model", None)
         or None,  # the model unlearning started from (None: the world's)
+        retain_model=getattr(cfg.eval, "retain_model", None) or None,
     )
 
 

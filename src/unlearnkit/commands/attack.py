@@ -32,13 +32,15 @@ ATTACK_FLAGS = {
     "backend": (("quantize",), "backend"),
     "seed": (("relearn", "incontext"), "seed"),
     "kl_k": (("prefill_kl",), "k"),
-    "target_model": (("prefill_kl",), "target"),
+    "target_model": (("prefill_kl", "patch", "orthogonalize"), "target"),
     "templates": (("jailbreak",), "templates"),
     "soft_tokens": (("embedding",), "k"),
     "soft_steps": (("embedding",), "steps"),
     "soft_lr": (("embedding",), "lr"),
     "mode": (("embedding",), "mode"),
     "nll_threshold": (("embedding",), "nll_threshold"),
+    "threshold": (("patch",), "threshold"),
+    "layers": (("orthogonalize",), "layers"),
 }
 
 
@@ -71,7 +73,7 @@ def add_parser(sub) -> None:
     g.add_argument("--kl-k", help="prefill_kl: answer tokens given, e.g. 0,1,2,4,8")
     g.add_argument(
         "--target-model",
-        help="prefill_kl: the model unlearning started from (default: the world's)",
+        help="prefill_kl / patch / orthogonalize: the model unlearning started from (default: the world's target)",
     )
     g.add_argument("--templates", help="jailbreak: template names, e.g. role_play,sure_here_is")
     g.add_argument("--soft-tokens", type=int, help="embedding: soft prompt embeddings (default 8)")
@@ -79,6 +81,10 @@ def add_parser(sub) -> None:
     g.add_argument("--soft-lr", type=float, help="embedding: Adam learning rate (default 0.01)")
     g.add_argument("--mode", help="embedding: item, universal or item,universal (default both)")
     g.add_argument("--nll-threshold", type=float, help="embedding: success NLL (default 0.5)")
+    g.add_argument(
+        "--threshold", type=float, help="patch: share of the target's answer probability (0.05)"
+    )
+    g.add_argument("--layers", help="orthogonalize: decoder layers, e.g. 0,1 (default: all)")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -128,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             reference=retain_reference(args.benchmark, retain_eval),
             finetune_lr=runner.original_finetune_lr(args.model, runner.world_target(args.data)),
+            retain_model=args.retain_model,
         )
         model, tok = load_model_and_tokenizer(
             args.model,

@@ -110,6 +110,7 @@ def eval_inputs(args: argparse.Namespace) -> dict:
     return model_and_data_inputs(args) | {
         "--retain-model": args.retain_model,
         "--retain-eval": args.retain_eval,
+        "--target-model": getattr(args, "target_model", None),  # attack's patch / orthogonalize
     }
 
 
