@@ -1,10 +1,11 @@
 """One process of a 2-process FSDP2 run for tests/test_trainer_fsdp2.py (started by torchrun).
 
-    torchrun --nproc_per_node 2 tests/fsdp2_worker.py CONFIG MODEL OUT
+    torchrun --nproc_per_node 2 tests/fsdp2_worker.py CONFIG MODEL OUT [CONFIG MODEL OUT ...]
 
 Loads MODEL sharded at load time (``load_model(shard=True)``), runs ``unlearn`` with CONFIG, saves
 through ``save_unlearned`` and, on rank 0, writes OUT/losses.json, OUT/log_history.json and OUT/sharded.json (which
-parameters were DTensor shards, and whether some shard was uneven).
+parameters were DTensor shards, and whether some shard was uneven). Several runs in one launch
+share its start-up (the tests' main cost).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from unlearnkit.train.unlearn import UnlearnConfig, save_unlearned, unlearn
 
 
 def main(config: str, model_dir: str, out: str) -> None:
-    launch.take_place("cpu")
     tok = load_tokenizer(model_dir)
     model = load_model(model_dir, dtype="fp32", shard=True)
     model.train()
@@ -45,4 +45,7 @@ def main(config: str, model_dir: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    launch.take_place("cpu")
+    args = sys.argv[1:]
+    for i in range(0, len(args), 3):
+        main(*args[i : i + 3])

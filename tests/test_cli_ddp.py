@@ -53,6 +53,7 @@ PER_LAUNCH = {
     "rank_seeds",
     "seconds",
     "runtime_s",
+    "step_seconds",
     "log_history",
     "resumed_from",
 }

@@ -41,14 +41,19 @@ WORKER = Path(__file__).resolve().parent / "fsdp2_worker.py"
 ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def _launch(tmp_path: Path, config: Path, model_dir: Path, out: Path, shard: bool = True) -> None:
+def _launch(
+    tmp_path: Path, config: Path, model_dir: Path, out: Path, shard: bool = True, more=()
+) -> None:
+    """One 2-process launch: FSDP2 runs (the worker; ``more``: further (config, model, out)
+    triples in the same launch) or one DDP run."""
     env = {
         **os.environ,
         **ENV,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(WORKER.parent)]),
     }
     if shard:
-        script = [str(WORKER), str(config), str(model_dir), str(out)]
+        runs = [(config, model_dir, out), *more]
+        script = [str(WORKER), *(str(x) for run in runs for x in run)]
     else:  # DDP through the same entry point the DDP tests use
         script = [
             "-m", "unlearnkit.train.entry", "--config", str(config), "--model", str(model_dir),
@@ -87,7 +92,6 @@ CASES = [
     ("prism", {"rho": 0.5, "gcd": True, "lambda_max": 0.5, "probe_epochs": 2}),
     ("sga", {"K": 3, "r": "auto", "r_every": 1, "r_max": 1.0}),
 ]
-FAST: set[str] = set()  # all slow (a launch each): the uneven-shards test runs SAM by default
 
 
 def _odd_model(extra_rows: int = 0):
@@ -106,15 +110,21 @@ def _odd_model(extra_rows: int = 0):
     return LlamaForCausalLM(config)
 
 
-@pytest.mark.parametrize(
-    ("method", "params"),
-    [pytest.param(m, p, marks=[] if m in FAST else [pytest.mark.slow], id=m) for m, p in CASES],
-)
-def test_fsdp2_on_two_processes_matches_one_process(tmp_path, method, params):
-    data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
-    model_dir = _save(trained_model(), tmp_path / "model")
-    out = tmp_path / "fsdp2"
-    _launch(tmp_path, _config(tmp_path, data, method, params, 2), model_dir, out)
+@pytest.fixture(scope="module")
+def sharded_runs(tmp_path_factory):
+    """Every case of CASES trained on 2 processes with FSDP2, in one launch."""
+    root = tmp_path_factory.mktemp("fsdp2")
+    data = write_tofu(root / "data", retain=[RETAIN[0]] * 8)
+    model_dir = _save(trained_model(), root / "model")
+    runs = [(_config(root, data, m, p, 2), model_dir, root / m) for m, p in CASES]
+    _launch(root, *runs[0], more=runs[1:])
+    return root, data
+
+
+@pytest.mark.parametrize(("method", "params"), CASES, ids=[m for m, _ in CASES])
+def test_fsdp2_on_two_processes_matches_one_process(sharded_runs, tmp_path, method, params):
+    root, data = sharded_runs
+    out = root / method
     facts = json.loads((out / "sharded.json").read_text())
     assert facts == {"all_sharded": True, "uneven": False, "sharding": "fsdp2"}
 
@@ -132,28 +142,31 @@ def test_fsdp2_on_two_processes_matches_one_process(tmp_path, method, params):
     )
 
 
-@pytest.mark.parametrize("method", ["sam", pytest.param("prism", marks=pytest.mark.slow)])
-def test_fsdp2_with_uneven_shards_matches_one_process(tmp_path, method):
-    params = dict(CASES)[method]
+def test_fsdp2_with_uneven_shards_matches_one_process(tmp_path):
+    """SAM and PRISM (global norms, GCD dots) with MLP rows that split 34 / 33: one launch."""
     data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
     model_dir = _save(_odd_model(), tmp_path / "model")
-    out = tmp_path / "fsdp2"
-    _launch(tmp_path, _config(tmp_path, data, method, params, 2), model_dir, out)
-    assert json.loads((out / "sharded.json").read_text())["uneven"] is True
+    methods = ("sam", "prism")
+    configs = {m: _config(tmp_path, data, m, dict(CASES)[m], 2) for m in methods}
+    runs = [(configs[m], model_dir, tmp_path / f"fsdp2-{m}") for m in methods]
+    _launch(tmp_path, *runs[0], more=runs[1:])
+    for method in methods:
+        out = tmp_path / f"fsdp2-{method}"
+        assert json.loads((out / "sharded.json").read_text())["uneven"] is True
+        cfg = load_config(UnlearnConfig, _config(tmp_path, data, method, dict(CASES)[method], 4))
+        model = load_model(model_dir, dtype="fp32")
+        model.train()
+        single = unlearn(
+            cfg, model, tiny_tokenizer(), tmp_path / f"single-{method}", progress=False
+        )
+        assert json.loads((out / "losses.json").read_text()) == pytest.approx(
+            _losses(single), rel=1e-4, abs=1e-5
+        ), method
+        saved = _weights(out / "model")
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(saved[name], p.detach(), rtol=1e-4, atol=1e-5, msg=name)
 
-    cfg = load_config(UnlearnConfig, _config(tmp_path, data, method, params, 4))
-    model = load_model(model_dir, dtype="fp32")
-    model.train()
-    single = unlearn(cfg, model, tiny_tokenizer(), tmp_path / "single", progress=False)
-    assert json.loads((out / "losses.json").read_text()) == pytest.approx(
-        _losses(single), rel=1e-4, abs=1e-5
-    )
-    saved = _weights(out / "model")
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(saved[name], p.detach(), rtol=1e-4, atol=1e-5, msg=name)
 
-
-@pytest.mark.slow
 def test_fsdp2_rmu_matches_ddp_and_keeps_its_frozen_layers(tmp_path):
     data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
     model_dir = _save(trained_model(), tmp_path / "model")
