@@ -158,6 +158,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
             retain_eval,
             progress,
             cfg.attack_params,
+            out=out,  # per-item rows under out/attacks/KIND/SETTING/, as `unlearn attack` writes
             corpus=plan.corpus,
         )
         _write(out, result)

@@ -30,8 +30,8 @@ from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.eval.recompute import retain_reference
 from unlearnkit.eval.results import write_rows
-from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json
+from unlearnkit.plan import eval_settings
 
 log = logging.getLogger(__name__)
 ATTACKS_DIR = "attacks"
@@ -143,20 +143,12 @@ def context_from_config(
     ``corpus``: the run's unlearning corpus, already loaded (relearning reuses its forget side).
     """
     benchmark = cfg.data.benchmark
-    settings = EvalSettings(
-        batch_size=cfg.eval.batch_size,
-        gen_batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_length=cfg.train.max_length,
-        progress=progress,
-        convention=getattr(cfg.eval, "convention", "unlearnkit"),
-    )
     return AttackContext(
         benchmark=benchmark,
         data=cfg.data.path,
         split=get_benchmark(benchmark).eval_split(split) or TOFU_DEFAULT_SPLIT,
         corpus_split=corpus_split(benchmark, cfg.data.split),
-        settings=settings,
+        settings=eval_settings(cfg, progress),  # the run's own: the same items as its eval
         reference=retain_reference(benchmark, retain_eval),
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
         corpus=corpus,
