@@ -138,7 +138,8 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
         return _write(out, _not_evaluated(plan, info, "eval.skip"))
     _as_loaded_for_eval(model)
     phases.enter("eval")
-    result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
+    reference = _retain_reference(plan, retain_eval)  # read once: the eval and the attacks share it
+    result = _evaluate(plan, model, tok, out, retain_eval, reference, info, progress)
     if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
         result["forgetting"] = forgetting
         _write(out, result)
@@ -160,6 +161,7 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
             cfg.attack_params,
             out=out,  # per-item rows under out/attacks/KIND/SETTING/, as `unlearn attack` writes
             corpus=plan.corpus,
+            reference=reference,
         )
         _write(out, result)
     return result
@@ -219,8 +221,25 @@ def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict
     return summary, info
 
 
+def _retain_reference(plan: RunPlan, retain_eval: Path | None) -> dict:
+    """What the run's benchmark compares with in its retain eval: the check's read of
+    ``eval.retain_eval``, else the folder resolved for the run, read here."""
+    from unlearnkit.eval.recompute import retain_reference
+
+    if plan.retain_reference is not None:
+        return plan.retain_reference
+    return retain_reference(plan.cfg.data.benchmark, retain_eval)
+
+
 def _evaluate(
-    plan: RunPlan, model, tok, out: Path, retain_eval: Path | None, info: dict, progress: bool
+    plan: RunPlan,
+    model,
+    tok,
+    out: Path,
+    retain_eval: Path | None,
+    reference: dict,
+    info: dict,
+    progress: bool,
 ) -> dict:
     """The run's own benchmark: items and metrics.json written to ``out``."""
     from unlearnkit.eval.run import evaluate
@@ -236,6 +255,7 @@ def _evaluate(
         retain_eval=retain_eval,
         settings=eval_settings(cfg, progress),
         info=info,
+        reference=reference,
     )
 
 

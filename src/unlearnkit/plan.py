@@ -25,6 +25,7 @@ class RunPlan:
     model_path: str  # the model to unlearn from: --model, else the world's target
     resume: bool = False
     memory: MemoryEstimate | None = None  # per GPU, from the model's config (None: not readable)
+    retain_reference: dict | None = None  # eval.retain_eval's, read by the check (None: not given)
 
     @property
     def cfg(self) -> RunConfig:
