@@ -23,7 +23,11 @@ BAD = [
     ("prism", {"probe_epochs": 0}, "params.probe_epochs must be a whole number >= 1"),
     ("prism", {"probe_samples": 0}, "params.probe_samples must be a whole number >= 1"),
     ("wga", {"alpha": -1}, "params.alpha must be a finite number >= 0"),
-    ("sam", {"base": "npo", "base_params": {"beta": 0}}, "params.beta must be a finite number > 0"),
+    (
+        "sam",
+        {"base": "npo", "base_params": {"beta": 0}},
+        "params.base_params.beta must be a finite number > 0",
+    ),
 ]
 
 
