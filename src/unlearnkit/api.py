@@ -13,8 +13,8 @@ from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import Convention
-from unlearnkit.eval.results import METRICS
-from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.eval.results import METRICS, write_metrics
+from unlearnkit.io import read_json, write_text_atomic
 from unlearnkit.plan import RunPlan, eval_settings, world_of
 from unlearnkit.train.unlearn import UnlearnConfig
 
@@ -319,7 +319,7 @@ def _forgetting(plan: RunPlan, result: dict, retain_eval: Path | None) -> dict |
 def _write(out: Path, result: dict) -> dict:
     """metrics.json, written by rank 0 only (every process of a launch gets ``result``)."""
     if launch.is_main():
-        write_json(out / METRICS, result)
+        write_metrics(out, result)
     return result
 
 

@@ -10,9 +10,8 @@ from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import check_retain_convention
 from unlearnkit.eval.recompute import retain_reference
-from unlearnkit.eval.results import METRICS, write_rows
+from unlearnkit.eval.results import METRICS, write_metrics, write_rows
 from unlearnkit.eval.tofu import EvalSettings
-from unlearnkit.io import write_json
 
 
 def evaluate(
@@ -62,7 +61,7 @@ def evaluate(
     if out is not None:
         out = Path(out)
         write_rows(out, rows)
-        write_json(out / METRICS, result)
+        write_metrics(out, result)
     return result
 
 
