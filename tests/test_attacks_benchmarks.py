@@ -65,3 +65,23 @@ def test_relearn_and_quantize_report_the_benchmarks_forget_metrics(
     for entry in relearn + quantize:
         assert set(entry["metrics"]) == keys
         assert all(0 <= v <= 1 for v in entry["metrics"].values())
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "sets"),
+    [("muse", {"verbmem_f": 2, "knowmem_f": 3}), ("copyright", {"continuations": 2})],
+)
+def test_the_forget_side_rows_honour_max_items(benchmark, sets, muse_dir, copyright_dir):
+    """``eval.max_items=1``: the first item of each forget-side set, numbered as in the full set
+    (item 0); the full sets have 2 or 3 items, each a row without the subset."""
+    from dataclasses import replace
+
+    from unlearnkit.benchmarks import get_benchmark
+    from unlearnkit.eval.tofu import pick_items
+
+    data = muse_dir if benchmark == "muse" else copyright_dir
+    ctx = AttackContext(benchmark=benchmark, data=str(data), settings=replace(FAST, max_items=1))
+    rows = get_benchmark(benchmark).forget_rows(trained_model(), tiny_tokenizer(), ctx)
+    assert {name: len(r) for name, r in rows.items()} == {name: 1 for name in sets}
+    for name, n in sets.items():
+        assert [r["index"] for r in rows[name]] == pick_items(n, 1) == [0]

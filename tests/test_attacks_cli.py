@@ -94,3 +94,23 @@ def test_bad_input_is_a_user_error(model_dir, tofu_dir, tmp_path, argv, message)
     with pytest.raises(UserError, match=message):
         args.func(args)
     assert not out.exists()  # rejected before anything was written or loaded
+
+
+@pytest.mark.parametrize(
+    ("kind", "setting"), [("quantize", "int8-channel"), ("paraphrase", "paraphrased")]
+)
+def test_max_items_picks_the_attacked_items(kind, setting, model_dir, tofu_dir, tmp_path):
+    """``--max-items 2``: the attack's forget rows are the eval's 2 evenly spaced items, numbered
+    by their index in the full set (tests/test_attacks_max_items.py: the same after a run)."""
+    from unlearnkit.benchmarks.tofu import forget_records
+    from unlearnkit.eval.results import read_rows
+    from unlearnkit.eval.tofu import pick_items
+
+    out = tmp_path / kind
+    flags = ["--bits", 8] if kind == "quantize" else []
+    args = parse(kind, *common(model_dir, tofu_dir, out), *flags, "--max-items", 2)
+    args.max_new_tokens = 4
+    assert args.func(args) == 0
+    rows = read_rows(out / "attacks" / kind / setting)["forget"]
+    everything = len(forget_records(str(tofu_dir), SPLIT))
+    assert everything > 2 and [r["index"] for r in rows] == pick_items(everything, 2)

@@ -46,7 +46,12 @@ def run_config(data, benchmark: str = "tofu", split: str | None = SPLIT, model=N
         model=model,
         data=SimpleNamespace(benchmark=benchmark, path=str(data), split=split),
         train=SimpleNamespace(learning_rate=1e-3, max_length=FAST.max_length),
-        eval=SimpleNamespace(batch_size=FAST.batch_size, max_new_tokens=FAST.max_new_tokens),
+        eval=SimpleNamespace(
+            batch_size=FAST.batch_size,
+            max_new_tokens=FAST.max_new_tokens,
+            max_items=None,
+            convention=FAST.convention,
+        ),
         attack_params=PARAMS,
     )
 

@@ -235,6 +235,10 @@ CASES: dict[str, tuple[Callable[[Env], list], tuple[str, ...]]] = {
         ("train.learning_rate must be more than zero",),
     ),
     "unknown optimizer": (lambda e: e.run("train.optimizer=adamz"), ("unknown train.optimizer",)),
+    "zero beta (a loss divides by it)": (
+        lambda e: e.run("params.beta=0", method="npo"),
+        ("params.beta must be a finite number > 0, got 0",),
+    ),
     "NaN method parameter": (
         lambda e: e.run("params.beta=nan", method="npo"),
         ("params.beta must be a finite number, got 'nan'",),

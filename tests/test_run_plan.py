@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+import unlearnkit.benchmarks.tofu
 import unlearnkit.train.corpus
 import unlearnkit.train.validate
 from unlearnkit.api import RunConfig, run
 from unlearnkit.config import load_config
+from unlearnkit.eval.run import evaluate_path
+from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.preflight import check_run
 from unlearnkit.train.unlearn import UnlearnConfig, unlearn
 
@@ -80,3 +83,30 @@ def test_unlearn_alone_checks_its_config(run_data, tmp_path, counted):
     cfg.train.max_steps, cfg.train.batch_size = 1, 2
     unlearn(cfg, trained_model(), tiny_tokenizer(), tmp_path, progress=False)
     assert counted == {"check": 1, "corpus": 1}
+
+
+@pytest.mark.parametrize("given", ["retain_eval", "retain_model"])
+def test_a_run_reads_its_retain_reference_once(given, run_data, model_dir, tmp_path, monkeypatch):
+    """The check's read of ``eval.retain_eval`` (or one read of the folder a retain model gave)
+    serves the run's eval and its attacks."""
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "home"))  # the retain-eval cache
+    if given == "retain_eval":
+        settings = EvalSettings(batch_size=16, max_new_tokens=2, max_length=64, progress=False)
+        folder = tmp_path / "retain"
+        evaluate_path("tofu", model_dir, folder, data=run_data, split="forget01", settings=settings)
+        setting = f"eval.retain_eval={folder}"
+    else:
+        setting = f"eval.retain_model={model_dir}"
+    reads = []
+    read = unlearnkit.benchmarks.tofu.TOFU.retain_reference
+
+    def counted_read(self, retain_eval):
+        reads.append(retain_eval)
+        return read(self, retain_eval)
+
+    monkeypatch.setattr(unlearnkit.benchmarks.tofu.TOFU, "retain_reference", counted_read)
+    cfg = _config(run_data, model_dir, tmp_path / "run", setting, "attacks=[quantize]")
+    result = run(cfg, progress=False)
+    assert "forget_quality" in result["metrics"]
+    assert "forget_quality" in result["attacks"]["quantize"][0]["metrics"]
+    assert len(reads) == 1, reads

@@ -13,8 +13,8 @@ from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import Convention
-from unlearnkit.eval.results import METRICS
-from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.eval.results import METRICS, write_metrics
+from unlearnkit.io import read_json, write_text_atomic
 from unlearnkit.plan import RunPlan, eval_settings, world_of
 from unlearnkit.train.unlearn import UnlearnConfig
 
@@ -144,7 +144,8 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
             shutil.rmtree(folder, ignore_errors=True)
     _as_loaded_for_eval(model)
     phases.enter("eval")
-    result = _evaluate(plan, model, tok, out, retain_eval, info, progress)
+    reference = _retain_reference(plan, retain_eval)  # read once: the eval and the attacks share it
+    result = _evaluate(plan, model, tok, out, retain_eval, reference, info, progress)
     if (forgetting := _forgetting(plan, result, retain_eval)) is not None:
         result["forgetting"] = forgetting
         _write(out, result)
@@ -164,7 +165,9 @@ def _run(plan: RunPlan, tok, retain_eval: Path | None, out: Path, progress: bool
             retain_eval,
             progress,
             cfg.attack_params,
+            out=out,  # per-item rows under out/attacks/KIND/SETTING/, as `unlearn attack` writes
             corpus=plan.corpus,
+            reference=reference,
         )
         _write(out, result)
     return result
@@ -241,8 +244,25 @@ def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict
     return summary, info
 
 
+def _retain_reference(plan: RunPlan, retain_eval: Path | None) -> dict:
+    """What the run's benchmark compares with in its retain eval: the check's read of
+    ``eval.retain_eval``, else the folder resolved for the run, read here."""
+    from unlearnkit.eval.recompute import retain_reference
+
+    if plan.retain_reference is not None:
+        return plan.retain_reference
+    return retain_reference(plan.cfg.data.benchmark, retain_eval)
+
+
 def _evaluate(
-    plan: RunPlan, model, tok, out: Path, retain_eval: Path | None, info: dict, progress: bool
+    plan: RunPlan,
+    model,
+    tok,
+    out: Path,
+    retain_eval: Path | None,
+    reference: dict,
+    info: dict,
+    progress: bool,
 ) -> dict:
     """The run's own benchmark: items and metrics.json written to ``out``."""
     from unlearnkit.eval.run import evaluate
@@ -258,6 +278,7 @@ def _evaluate(
         retain_eval=retain_eval,
         settings=eval_settings(cfg, progress),
         info=info,
+        reference=reference,
     )
 
 
@@ -321,7 +342,7 @@ def _forgetting(plan: RunPlan, result: dict, retain_eval: Path | None) -> dict |
 def _write(out: Path, result: dict) -> dict:
     """metrics.json, written by rank 0 only (every process of a launch gets ``result``)."""
     if launch.is_main():
-        write_json(out / METRICS, result)
+        write_metrics(out, result)
     return result
 
 

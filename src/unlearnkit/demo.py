@@ -12,9 +12,9 @@ import torch
 
 from unlearnkit.benchmarks import benchmark_names
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
-from unlearnkit.eval.results import METRICS
+from unlearnkit.eval.results import METRICS, write_metrics
 from unlearnkit.forgetting import did_not_move
-from unlearnkit.io import read_json, write_json
+from unlearnkit.io import read_json
 from unlearnkit.jobs import job_count, run_jobs
 
 FULL_METHODS = ("ga", "gd", "npo", "simnpo", "idkdpo", "rmu", "sga", "flat", "prism")
@@ -78,8 +78,8 @@ def reference_run(world: Path, role: str, out: Path) -> None:
         dst = out if benchmark == MAIN_BENCHMARK else out / "extra" / benchmark
         dst.mkdir(parents=True, exist_ok=True)
         result = read_json(src / METRICS)
-        write_json(
-            dst / METRICS,
+        write_metrics(
+            dst,
             {**result, "role": role, "method": role, "model": str(world / "models" / role)},
         )
 
@@ -117,7 +117,7 @@ def attack_reference(world: Path, role: str, run_dir: Path, plan: DemoPlan) -> N
     result["attacks"] = run_attacks(
         list(plan.attacks), model, tok, cfg, TOFU_SPLIT, retain_eval, False, cfg.attack_params
     )
-    write_json(run_dir / METRICS, result)
+    write_metrics(run_dir, result)
 
 
 def run_demo(out: str | Path, plan: DemoPlan, overwrite: bool = False) -> Path:

@@ -25,6 +25,7 @@ class RunPlan:
     model_path: str  # the model to unlearn from: --model, else the world's target
     resume: bool = False
     memory: MemoryEstimate | None = None  # per GPU, from the model's config (None: not readable)
+    retain_reference: dict | None = None  # eval.retain_eval's, read by the check (None: not given)
 
     @property
     def cfg(self) -> RunConfig:
@@ -41,16 +42,9 @@ class RunPlan:
 
 
 def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
-    """The settings a run evaluates under (its own benchmark, extra ones, its retain eval)."""
-    return EvalSettings(
-        batch_size=cfg.eval.batch_size,
-        gen_batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_length=cfg.train.max_length,
-        progress=progress,
-        max_items=cfg.eval.max_items,
-        convention=cfg.eval.convention,
-    )
+    """The settings a run evaluates under (its own benchmark, extra ones, its retain eval, the
+    attacks after it): ``EvalSettings.from_section`` of its ``eval`` section."""
+    return EvalSettings.from_section(cfg.eval, cfg.train.max_length, progress)
 
 
 def world_of(data_path: str | None) -> Path | None:

@@ -55,16 +55,18 @@ def check_run(cfg, resume: bool = False) -> RunPlan:
     check_optimizer_installed(cfg.train.optimizer)
     check_lora_targets(cfg, model_path)
     plan = RunPlan(CheckedUnlearn(cfg, method, reference, load_corpus(cfg)), model_path, resume)
+    retain = None
     if cfg.eval.skip:
         check_skip(cfg)
     else:
         for benchmark in [cfg.data.benchmark, *cfg.eval.extra_benchmarks]:
             check_eval_data(benchmark, cfg.data.path, plan.split)
-        check_retain_eval(cfg)
+        retain = check_retain_eval(cfg)
     check_attacks(cfg)
     if resume:
         check_resume_config(cfg)
-    return replace(plan, memory=check_memory(cfg, model_path, method, reference))
+    memory = check_memory(cfg, model_path, method, reference)
+    return replace(plan, memory=memory, retain_reference=retain)
 
 
 def run_inputs(cfg, model_path: str, method) -> dict:
@@ -116,21 +118,24 @@ def check_skip(cfg) -> None:
         )
 
 
-def check_retain_eval(cfg) -> None:
+def check_retain_eval(cfg) -> dict | None:
+    """The retain reference of ``eval.retain_eval``, read and checked once (None: not given)."""
     from unlearnkit.eval.recompute import retain_reference
     from unlearnkit.eval.run import check_retain_settings
     from unlearnkit.models import check_model_path
 
+    found = None
     if cfg.eval.retain_eval:
         folder = Path(cfg.eval.retain_eval).expanduser()
         if not folder.is_dir():
             raise UserError(
                 f"--retain-eval {folder} is not a folder; point it at the retain model's `unlearn eval` folder"
             )
-        retain_reference(cfg.data.benchmark, folder)
+        found = retain_reference(cfg.data.benchmark, folder)
         check_retain_settings(folder, eval_settings(cfg, progress=False))
     if cfg.eval.retain_model:
         check_model_path(cfg.eval.retain_model, cfg.allow_pickle)
+    return found
 
 
 def check_attacks(cfg) -> None:

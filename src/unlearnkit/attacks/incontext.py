@@ -52,14 +52,22 @@ def incontext_prompt(tok, examples: list[dict], question: str) -> str:
     return shots_text(examples) + question_prompt(tok, question)
 
 
-def incontext_items(tok, records, pool, n: int, seed: int, max_length: int) -> list[PromptedItem]:
+def incontext_items(
+    tok, records, pool, n: int, seed: int, max_length: int, picked: list[int] | None = None
+) -> list[PromptedItem]:
+    """One prompted item per record (only those at ``picked``, if given): each draws its ``n``
+    examples in turn, so an item's prompt is the same in a subset as in the full set."""
     if n > len(pool):
         raise UserError(f"{n} in-context shots asked but the retain split has {len(pool)} pairs")
     rng = random.Random(seed)
     chat = has_chat_template(tok)
     items = []
+    wanted = set(range(len(records)) if picked is None else picked)
     for i, r in enumerate(records):
-        prompt = incontext_prompt(tok, rng.sample(pool, n) if n else [], r["question"])
+        examples = rng.sample(pool, n) if n else []
+        if i not in wanted:
+            continue
+        prompt = incontext_prompt(tok, examples, r["question"])
         encoded = encode_pair(
             tok,
             prompt,
@@ -73,10 +81,11 @@ def incontext_items(tok, records, pool, n: int, seed: int, max_length: int) -> l
 
 def incontext_attack(model, tok, ctx: AttackContext, p: InContextParams) -> list[AttackResult]:
     records = forget_records(ctx.data, ctx.split)
+    _, picked = ctx.settings.subset(records)
     pool = retain_records(ctx.data, ctx.split) if any(p.shots) else []
     results = []
     for n in p.shots:
-        items = incontext_items(tok, records, pool, n, p.seed, ctx.settings.max_length)
+        items = incontext_items(tok, records, pool, n, p.seed, ctx.settings.max_length, picked)
         rows = prompted_rows(model, tok, items, ctx.settings, f"in-context {n} shots")
         results.append(AttackResult(f"shots={n}", n, prompted_metrics(rows), {"forget": rows}))
     return results

@@ -14,7 +14,7 @@ from unlearnkit.attacks.context import AttackContext, AttackResult
 from unlearnkit.attacks.forget import eval_mode
 from unlearnkit.benchmarks.tofu import forget_records
 from unlearnkit.eval.metrics import aggregate as agg
-from unlearnkit.eval.tofu import perturbed_rows
+from unlearnkit.eval.tofu import perturbed_rows, reindexed
 
 METRICS = ("forget_rouge", "forget_probability", "forget_truth_ratio")
 
@@ -25,11 +25,11 @@ class ParaphraseParams:
 
 
 def paraphrase_attack(model, tok, ctx: AttackContext, p: ParaphraseParams) -> list[AttackResult]:
-    records = [
-        {**r, "question": r["paraphrased_question"]} for r in forget_records(ctx.data, ctx.split)
-    ]
+    records, picked = ctx.settings.subset(forget_records(ctx.data, ctx.split))
+    records = [{**r, "question": r["paraphrased_question"]} for r in records]
     with eval_mode(model):
         rows = perturbed_rows(model, tok, records, ctx.settings, "paraphrased forget")
+    rows = reindexed(rows, picked)
     every = agg.tofu_aggregate({agg.FORGET: rows})
     metrics = {k: every[k] for k in METRICS}
     return [AttackResult("paraphrased", 1, metrics, {agg.FORGET: rows})]

@@ -73,10 +73,11 @@ def prefill_attack(model, tok, ctx: AttackContext, p: PrefillParams) -> list[Att
 
     if get_benchmark(ctx.benchmark).answer_prefill:
         return lead_attack(model, tok, ctx, p)
-    records = forget_records(ctx.data, ctx.split)
+    records, picked = ctx.settings.subset(forget_records(ctx.data, ctx.split))
     results = []
     for k in p.k:
-        items = [prefill_item(tok, i, r, k, ctx.settings.max_length) for i, r in enumerate(records)]
+        n = ctx.settings.max_length
+        items = [prefill_item(tok, i, r, k, n) for i, r in zip(picked, records, strict=True)]
         items = [it for it in items if it is not None]
         rows = prompted_rows(model, tok, items, ctx.settings, f"prefill k={k}")
         extra = {"items": len(rows)}

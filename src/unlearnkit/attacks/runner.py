@@ -36,8 +36,8 @@ from unlearnkit.data.samples import UnlearningCorpus
 from unlearnkit.errors import UserError
 from unlearnkit.eval.recompute import retain_reference
 from unlearnkit.eval.results import write_rows
-from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.io import read_json
+from unlearnkit.plan import eval_settings
 
 log = logging.getLogger(__name__)
 ATTACKS_DIR = "attacks"
@@ -148,28 +148,26 @@ def corpus_split(benchmark: str, split: str | None) -> str | None:
 
 
 def context_from_config(
-    cfg, split: str, retain_eval, progress: bool = True, corpus: UnlearningCorpus | None = None
+    cfg,
+    split: str,
+    retain_eval,
+    progress: bool = True,
+    corpus: UnlearningCorpus | None = None,
+    reference: dict | None = None,
 ) -> AttackContext:
     """The attack context of an `unlearn run` config (``unlearnkit.api.RunConfig``).
 
-    ``corpus``: the run's unlearning corpus, already loaded (relearning reuses its forget side).
+    ``corpus``: the run's unlearning corpus, already loaded (relearning reuses its forget side);
+    ``reference``: the ``retain_reference`` of ``retain_eval``, if the run read it already.
     """
     benchmark = cfg.data.benchmark
-    settings = EvalSettings(
-        batch_size=cfg.eval.batch_size,
-        gen_batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_length=cfg.train.max_length,
-        progress=progress,
-        convention=getattr(cfg.eval, "convention", "unlearnkit"),
-    )
     return AttackContext(
         benchmark=benchmark,
         data=cfg.data.path,
         split=get_benchmark(benchmark).eval_split(split) or TOFU_DEFAULT_SPLIT,
         corpus_split=corpus_split(benchmark, cfg.data.split),
-        settings=settings,
-        reference=retain_reference(benchmark, retain_eval),
+        settings=eval_settings(cfg, progress),  # the run's own: the same items as its eval
+        reference=retain_reference(benchmark, retain_eval) if reference is None else reference,
         finetune_lr=original_finetune_lr(getattr(cfg, "model", None), world_target(cfg.data.path)),
         corpus=corpus,
         target_model=getattr(cfg, "model", None)
@@ -189,11 +187,13 @@ def run_attacks(
     params: dict | None = None,
     out: str | Path | None = None,
     corpus: UnlearningCorpus | None = None,
+    reference: dict | None = None,
 ) -> dict[str, list[dict]]:
     """Every attack of ``kinds`` on ``model`` after an `unlearn run`; ``params`` maps kind → settings.
 
     All kinds and settings are checked before the first attack runs. With ``out`` (the run
-    folder), per-item rows are written under ``out/attacks/``. ``corpus``: the run's, if loaded.
+    folder), per-item rows are written under ``out/attacks/``. ``corpus``: the run's, if loaded;
+    ``reference``: the retain eval's reference, if read.
     """
     names = parse_kinds(kinds)
     params = params or {}
@@ -202,7 +202,7 @@ def run_attacks(
         raise UserError(
             f"attack_params has unknown attack '{stray[0]}'; choose from: {', '.join(KINDS)}"
         )
-    ctx = context_from_config(cfg, split, retain_eval, progress, corpus)
+    ctx = context_from_config(cfg, split, retain_eval, progress, corpus, reference)
     for kind in names:
         check_benchmark(kind, ctx.benchmark)
     built = {kind: make_params(kind, params.get(kind)) for kind in names}

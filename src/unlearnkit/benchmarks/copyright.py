@@ -55,9 +55,11 @@ class Copyright(Benchmark):
         from unlearnkit.data.copyright import load_copyright
         from unlearnkit.eval.copyright import continuation_rows
         from unlearnkit.eval.metrics import aggregate as agg
+        from unlearnkit.eval.tofu import reindexed
 
-        prompts = load_copyright(ctx.data, "prompts")
-        return {agg.CONTINUATIONS: continuation_rows(model, tok, prompts, ctx.settings)}
+        prompts, picked = ctx.settings.subset(load_copyright(ctx.data, "prompts"))
+        rows = continuation_rows(model, tok, prompts, ctx.settings)
+        return {agg.CONTINUATIONS: reindexed(rows, picked)}
 
     def samples(self, data, split, retain_file):
         from unlearnkit.data.copyright import copyright_source, load_copyright

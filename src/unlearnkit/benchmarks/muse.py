@@ -108,18 +108,19 @@ def forget_side_rows(model, tok, ctx) -> Rows:
     from unlearnkit.data.muse import has_muse_part, load_muse, muse_source
     from unlearnkit.eval.metrics import aggregate as agg
     from unlearnkit.eval.muse import knowmem_rows, verbmem_rows
+    from unlearnkit.eval.tofu import reindexed
 
-    source = muse_source(ctx.data)
+    source, s = muse_source(ctx.data), ctx.settings
     rows: dict[str, list[dict]] = {}
     if has_muse_part(source, "verbmem_forget"):
-        rows[agg.VERBMEM_F] = verbmem_rows(
-            model, tok, load_muse(source, "verbmem_forget"), ctx.settings
-        )
+        records, picked = s.subset(load_muse(source, "verbmem_forget"))
+        rows[agg.VERBMEM_F] = reindexed(verbmem_rows(model, tok, records, s), picked)
     if has_muse_part(source, "knowmem_forget"):
         has_icl = has_muse_part(source, "knowmem_forget_icl")
         icl = load_muse(source, "knowmem_forget_icl") if has_icl else []
-        records = load_muse(source, "knowmem_forget")
-        rows[agg.KNOWMEM_F] = knowmem_rows(model, tok, records, icl, ctx.settings, agg.KNOWMEM_F)
+        records, picked = s.subset(load_muse(source, "knowmem_forget"))
+        knowmem = knowmem_rows(model, tok, records, icl, s, agg.KNOWMEM_F)
+        rows[agg.KNOWMEM_F] = reindexed(knowmem, picked)
     if not rows:
         raise UserError("the MUSE data has neither verbmem_forget nor knowmem_forget to attack")
     return rows

@@ -94,10 +94,11 @@ class TOFU(Benchmark):
 
     def forget_rows(self, model, tok, ctx):
         from unlearnkit.eval.metrics import aggregate as agg
-        from unlearnkit.eval.tofu import perturbed_rows
+        from unlearnkit.eval.tofu import perturbed_rows, reindexed
 
-        records = forget_records(ctx.data, ctx.split)
-        return {agg.FORGET: perturbed_rows(model, tok, records, ctx.settings, "forget")}
+        records, picked = ctx.settings.subset(forget_records(ctx.data, ctx.split))
+        rows = perturbed_rows(model, tok, records, ctx.settings, "forget")
+        return {agg.FORGET: reindexed(rows, picked)}
 
     def samples(self, data, split, retain_file):
         from unlearnkit.data.samples import Sample, read_retain

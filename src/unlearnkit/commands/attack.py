@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from unlearnkit.benchmarks import get_benchmark
     from unlearnkit.eval.convention import check_retain_convention
     from unlearnkit.eval.recompute import retain_reference
-    from unlearnkit.eval.results import METRICS
-    from unlearnkit.io import write_json
+    from unlearnkit.eval.results import METRICS, write_metrics
     from unlearnkit.models import load_model_and_tokenizer
 
     (kind,) = runner.parse_kinds([args.kind])
@@ -161,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             "metrics": before,
             "attacks": {kind: entries},
         }
-        write_json(work / METRICS, result)
+        write_metrics(work, result)
     out = Path(args.out).expanduser()
     for entry in entries:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in entry["metrics"].items())

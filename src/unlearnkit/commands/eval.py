@@ -76,14 +76,8 @@ def settings_from(args: argparse.Namespace):
         )
     if args.max_items is not None and args.max_items < 1:
         raise UserError(f"--max-items must be positive, got {args.max_items}")
-    return EvalSettings(
-        batch_size=args.batch_size,
-        gen_batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        max_length=args.max_length,
-        max_items=args.max_items,
-        convention=check_convention(args.convention, "--convention"),
-    )
+    check_convention(args.convention, "--convention")
+    return EvalSettings.from_section(args, args.max_length)
 
 
 def resolve_retain_eval(args: argparse.Namespace, settings):

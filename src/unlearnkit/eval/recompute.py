@@ -7,8 +7,7 @@ from pathlib import Path
 
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.eval.convention import check_retain_convention, recorded_convention
-from unlearnkit.eval.results import METRICS, read_metrics, read_rows
-from unlearnkit.io import write_json
+from unlearnkit.eval.results import read_metrics, read_rows, write_metrics
 
 
 def retain_reference(benchmark: str, retain_eval: str | Path | None) -> dict:
@@ -35,5 +34,5 @@ def recompute(
         result["benchmark"], read_rows(eval_dir), retain_reference(result["benchmark"], retain_eval)
     )
     if write:
-        write_json(Path(eval_dir) / METRICS, result)
+        write_metrics(eval_dir, result)
     return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearnkit.errors import UserError
-from unlearnkit.io import read_json, read_jsonl, write_jsonl
+from unlearnkit.io import read_json, read_jsonl, write_json, write_jsonl
 
 ITEMS = "items"
 METRICS = "metrics.json"
@@ -105,6 +105,22 @@ class RunResult:
             else {},
             fields={k: v for k, v in data.items() if k not in RESULT_KEYS},
         )
+
+
+def write_metrics(folder: str | Path, result: dict) -> Path:
+    """The one writer of a folder's metrics.json (eval, recompute, run, attack, demo): ``result``
+    as given, key for key, once ``RunResult.from_json`` reads it (a ``metrics`` object, every
+    attack entry with its own); atomic, as every results file (``io.write_json``)."""
+    read = RunResult.from_json(result)
+    if read is None:
+        raise ValueError(f"not a metrics.json result (no metrics object): keys {sorted(result)}")
+    attacks = result.get("attacks") or {}
+    stored = sum(len(entries) for entries in attacks.values())
+    if stored != sum(len(entries) for entries in read.attacks.values()):
+        raise ValueError("an attack entry of this result has no metrics object")
+    path = Path(folder) / METRICS
+    write_json(path, result)
+    return path
 
 
 def _text(value: object) -> str | None:

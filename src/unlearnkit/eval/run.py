@@ -10,9 +10,8 @@ from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_SPLIT
 from unlearnkit.errors import UserError
 from unlearnkit.eval.convention import check_retain_convention
 from unlearnkit.eval.recompute import retain_reference
-from unlearnkit.eval.results import METRICS, write_rows
+from unlearnkit.eval.results import METRICS, write_metrics, write_rows
 from unlearnkit.eval.tofu import EvalSettings
-from unlearnkit.io import write_json
 
 
 def evaluate(
@@ -25,17 +24,20 @@ def evaluate(
     retain_eval: str | Path | None = None,
     settings: EvalSettings | None = None,
     info: dict | None = None,
+    reference: dict | None = None,
 ) -> dict:
     """Evaluate ``model`` and return the metrics.json dict; write it and the items to ``out`` if given.
 
     ``retain_eval`` is the retain model's eval folder of the same benchmark: forget quality,
     privleak and the copyright gap are measured against it (computed once, reused by every run).
+    ``reference``: its ``retain_reference``, when the caller read it already (else read here).
     """
     settings = settings or EvalSettings()
     bench = get_benchmark(benchmark)
     check_retain_convention(retain_eval, settings.convention)
     check_retain_settings(retain_eval, settings)
-    reference = retain_reference(benchmark, retain_eval)
+    if reference is None:
+        reference = retain_reference(benchmark, retain_eval)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -59,7 +61,7 @@ def evaluate(
     if out is not None:
         out = Path(out)
         write_rows(out, rows)
-        write_json(out / METRICS, result)
+        write_metrics(out, result)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from unlearnkit.data.formatting import prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
@@ -21,6 +22,16 @@ from unlearnkit.eval.metrics import aggregate as agg
 SPEED_ONLY = ("progress", "batch_size", "gen_batch_size")
 
 
+class EvalSection(Protocol):
+    """What the eval settings are read from: a run config's ``eval`` section, or the parsed flags
+    of `unlearn eval` / `unlearn attack` (the same names)."""
+
+    batch_size: int
+    max_new_tokens: int
+    max_items: int | None
+    convention: str
+
+
 @dataclass
 class EvalSettings:
     batch_size: int = 32
@@ -30,6 +41,22 @@ class EvalSettings:
     progress: bool = True
     max_items: int | None = None  # per eval set: this many items, evenly spaced (None: all)
     convention: str = UNLEARNKIT  # or "open-unlearning": its answer rendering and token counts
+
+    @classmethod
+    def from_section(
+        cls, section: EvalSection, max_length: int, progress: bool = True
+    ) -> EvalSettings:
+        """The one constructor of a run's or a command's settings (its eval, its retain eval and
+        the attacks after it score under these); ``max_length``: a run's ``train.max_length``."""
+        return cls(
+            batch_size=section.batch_size,
+            gen_batch_size=section.batch_size,
+            max_new_tokens=section.max_new_tokens,
+            max_length=max_length,
+            progress=progress,
+            max_items=section.max_items,
+            convention=section.convention,
+        )
 
     def key(self) -> dict:
         """Every setting that changes the numbers (all fields but ``SPEED_ONLY``), by name: an

@@ -11,6 +11,7 @@ from unlearnkit.methods.base import (
     reference_logprob,
     retain_nll,
 )
+from unlearnkit.methods.checks import positive
 from unlearnkit.methods.losses import idkdpo_loss
 
 
@@ -23,6 +24,10 @@ class IDKDPOParams:
 class IDKDPO(Method):
     name = "idkdpo"
     Params = IDKDPOParams
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        positive(self.params, "beta")  # the loss divides by β: −(2/β) log σ(...)
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds(

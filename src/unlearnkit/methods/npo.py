@@ -11,6 +11,7 @@ from unlearnkit.methods.base import (
     reference_logprob,
     retain_nll,
 )
+from unlearnkit.methods.checks import positive
 from unlearnkit.methods.losses import npo_loss
 
 
@@ -23,6 +24,10 @@ class NPOParams:
 class NPO(Method):
     name = "npo"
     Params = NPOParams
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        positive(self.params, "beta")  # the loss divides by β: −(2/β) log σ(...)
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds(

@@ -38,5 +38,9 @@ def get_method(name: str, params: dict | None = None) -> Method:
     checked = from_dict(cls.Params, dict(params or {}), where="params")
     if getattr(cls, "wraps_base", False):  # a wrapper (SAM) gets its base method built here
         cls.check_base(checked)
-        return cls(checked, get_method(checked.base, checked.base_params))
+        try:
+            base = get_method(checked.base, checked.base_params)
+        except UserError as e:  # name the setting where it was written: params.base_params.beta
+            raise UserError(str(e).replace("params.", "params.base_params.", 1)) from e
+        return cls(checked, base)
     return cls(checked)

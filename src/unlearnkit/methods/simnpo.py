@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from unlearnkit.logprobs import response_lengths, sequence_logprob
 from unlearnkit.methods.base import Method, MethodNeeds, forward, retain_nll
+from unlearnkit.methods.checks import positive
 from unlearnkit.methods.losses import simnpo_loss
 
 
@@ -20,6 +21,10 @@ class SimNPOParams:
 class SimNPO(Method):
     name = "simnpo"
     Params = SimNPOParams
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        positive(self.params, "beta")  # the loss divides by β: −(2/β) log σ(...)
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds(retain=self.params.alpha != 0)

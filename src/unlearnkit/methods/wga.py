@@ -7,14 +7,13 @@ tokens (α = 0: forget data only). β = 0 is GA with a token mean.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from unlearnkit.errors import UserError
 from unlearnkit.logprobs import token_logprobs
 from unlearnkit.methods.base import Method, MethodNeeds, forward, retain_nll
+from unlearnkit.methods.checks import non_negative
 
 
 @dataclass
@@ -36,10 +35,7 @@ class WGA(Method):
 
     def __init__(self, params=None):
         super().__init__(params)
-        for key in ("beta", "alpha"):
-            value = getattr(self.params, key)
-            if not math.isfinite(value) or value < 0:
-                raise UserError(f"params.{key} must be a finite number >= 0, got {value}")
+        non_negative(self.params, "beta", "alpha")
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds(retain=self.params.alpha > 0)

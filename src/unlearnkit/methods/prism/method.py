@@ -25,6 +25,7 @@ from unlearnkit.methods.base import (
     reference_logprob,
     retain_nll,
 )
+from unlearnkit.methods.checks import at_least, non_negative, positive
 from unlearnkit.methods.grads import (
     combine,
     project_out,
@@ -85,6 +86,10 @@ class PRISM(Method):
             raise UserError(f"params.gcd must be true, false, global or per_tensor, got {p.gcd!r}")
         if not 0 <= p.probe_holdout < 1:
             raise UserError(f"params.probe_holdout must be in [0, 1), got {p.probe_holdout}")
+        positive(p, "beta", "gcd_eps", "probe_lr")  # NPO's 2/β; GCD's ‖g_r‖² + eps; Adam's rate
+        non_negative(p, "rho", "lambda_max")  # SAM's radius, the probe weight's peak
+        at_least(p, "probe_epochs", 1)
+        at_least(p, "probe_samples", 1)
         self.gcd_mode = GCD_MODES[p.gcd]
         self.probe = None
         self.layer: int | None = None
