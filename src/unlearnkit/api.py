@@ -30,6 +30,8 @@ class EvalSection:
     retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
     extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
     skip: bool = False  # train (and save) only: metrics.json says "evaluated": false
+    every_steps: int = 0  # > 0: cheap metrics every k steps into OUT/curve.json (docs/sweeps.md)
+    curve_items: int = 8  # forget and retain items each curve point scores (evenly spaced)
     convention: Convention = (
         "unlearnkit"  # | "open-unlearning" | "no-eos": docs/metrics.md, Conventions
     )
@@ -199,7 +201,14 @@ def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict
     cfg = plan.cfg
     start = time.perf_counter()
     summary = unlearn(
-        cfg, model, tok, out, resume=plan.resume, progress=progress, checked=plan.unlearn
+        cfg,
+        model,
+        tok,
+        out,
+        resume=plan.resume,
+        progress=progress,
+        checked=plan.unlearn,
+        callbacks=_curve_callbacks(plan, tok, out),
     )
     guard = summary.pop("guard")
     if guard.get("checkpoint"):  # named where it is once the run folder is in place
@@ -216,6 +225,18 @@ def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict
         "guard": guard,
     }
     return summary, info
+
+
+def _curve_callbacks(plan: RunPlan, tok, out: Path) -> list:
+    """``eval.every_steps`` > 0: the callback that writes OUT/curve.json as training goes."""
+    from unlearnkit.eval.curve import CURVE, CurveCallback, curve_sets
+
+    cfg = plan.cfg
+    if cfg.eval.every_steps <= 0:
+        return []
+    sets = curve_sets(cfg.data.path, plan.split, cfg.eval.curve_items)
+    settings = eval_settings(cfg, progress=False)
+    return [CurveCallback(out / CURVE, cfg.eval.every_steps, tok, sets, settings)]
 
 
 def _evaluate(

@@ -11,7 +11,7 @@ import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +50,31 @@ def run_jobs(
     calls: Sequence[tuple],
     processes: int,
     logs: Sequence[Path | None] | None = None,
+    done: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """``[fn(*args) for args in calls]``, in ``processes`` spawned processes when more than one.
 
     A job whose ``logs`` entry is a path writes its stdout and stderr there (its progress bars
-    would otherwise interleave with the others'); None leaves them on the terminal.
+    would otherwise interleave with the others'); None leaves them on the terminal. ``done(i,
+    result)`` is called here as each job ends, in the order they end.
     """
     threads = torch.get_num_threads()
     logs = list(logs) if logs is not None else [None] * len(calls)
+    results: list[Any] = [None] * len(calls)
     if processes <= 1:
-        return [fn(*args) for args in calls]
+        for i, args in enumerate(calls):
+            results[i] = fn(*args)
+            if done is not None:
+                done(i, results[i])
+        return results
     context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-        futures = [
-            pool.submit(_call, fn, args, threads, None if log is None else str(log))
-            for args, log in zip(calls, logs, strict=True)
-        ]
-        return [future.result() for future in futures]
+        futures = {
+            pool.submit(_call, fn, args, threads, None if log is None else str(log)): i
+            for i, (args, log) in enumerate(zip(calls, logs, strict=True))
+        }
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if done is not None:
+                done(futures[future], results[futures[future]])
+        return results

@@ -1,0 +1,150 @@
+"""Run a grid's cells, each an ordinary ``unlearn run`` into OUT/cells/NAME, resumably.
+
+A cell is finished when its folder holds ``cell.json`` (written after its run ended, naming the
+run's command) and a readable ``metrics.json``: it is skipped. Any other cell folder is what an
+interrupted run left: resumed from its last checkpoint where it has one (``--resume``), else
+removed and run again. Cells run in ``workers`` spawned processes (``unlearnkit.jobs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from unlearnkit.config import dump_yaml
+from unlearnkit.errors import UserError
+from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.jobs import run_jobs
+from unlearnkit.sweep.grid import Cell, Grid
+
+CELLS = "cells"
+LOGS = "logs"
+CELL = "cell.json"
+METRICS = "metrics.json"
+DIVERGED = 3  # commands.run.DIVERGED: a result (no metrics), not a failure to retry
+
+
+def cell_dir(out: Path, cell: Cell) -> Path:
+    return out / CELLS / cell.name
+
+
+def cell_argv(out: Path, cell: Cell, base: Path | None) -> list[str]:
+    """The ``unlearn run`` command line of a cell (without ``--threads`` and ``--resume``)."""
+    argv = ["run", "--out", str(cell_dir(out, cell))]
+    if base is not None:
+        argv += ["--config", str(base)]
+    if cell.method:
+        argv += ["--method", cell.method]
+    return argv + cell.overrides
+
+
+def finished(folder: Path, argv: list[str]) -> bool:
+    """The cell's run ended under this command line and left its metrics.json."""
+    try:
+        record = read_json(folder / CELL)
+        read_json(folder / METRICS)
+    except (UserError, OSError):
+        return False
+    return isinstance(record, dict) and record.get("argv") == argv
+
+
+def prepare(folder: Path) -> bool:
+    """Make a cell folder ready to run; True where its run resumes from a checkpoint."""
+    if any((folder / "checkpoints").glob("checkpoint-*")):
+        (folder / CELL).unlink(missing_ok=True)
+        return True
+    shutil.rmtree(folder, ignore_errors=True)
+    return False
+
+
+def run_cell(argv: list[str], log: str) -> dict:
+    """``unlearn ARGV`` in this process, its output (and log records) into ``log``."""
+    from unlearnkit.cli import main
+
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    start = time.perf_counter()
+    with open(log, "a") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        handlers, root.handlers = root.handlers, [logging.StreamHandler(f)]
+        try:
+            rc = main(argv)
+        finally:
+            root.handlers = handlers
+    return {"rc": rc, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def base_path(grid: Grid, out: Path) -> Path | None:
+    """The base config file the cells read: the grid's path, or OUT/base.yaml for a mapping."""
+    return out / "base.yaml" if isinstance(grid.base, dict) else grid.base
+
+
+def base_config(grid: Grid, out: Path) -> Path | None:
+    """``base_path``, with an inline mapping written out there."""
+    if isinstance(grid.base, dict):
+        write_text_atomic(out / "base.yaml", dump_yaml(grid.base))
+    return base_path(grid, out)
+
+
+def run_sweep(
+    grid: Grid,
+    out: Path,
+    workers: int,
+    threads: int,
+    say: Callable[[str], None] = print,
+) -> list[dict]:
+    """Run every unfinished cell; one line per finished cell; each cell's record, grid order."""
+    base = base_config(grid, out)
+    argvs = [cell_argv(out, cell, base) for cell in grid.cells]
+    todo = [i for i, a in enumerate(argvs) if not finished(cell_dir(out, grid.cells[i]), a)]
+    skipped = len(grid.cells) - len(todo)
+    say(f"sweep: {len(grid.cells)} cells, {skipped} finished already, {len(todo)} to run")
+    calls = []
+    for i in todo:
+        resume = prepare(cell_dir(out, grid.cells[i]))
+        log = out / LOGS / f"{grid.cells[i].name}.log"
+        if not resume:
+            log.unlink(missing_ok=True)
+        extra = ["--threads", str(threads)] + (["--resume"] if resume else [])
+        calls.append((argvs[i] + extra, str(log)))
+    count = [skipped]
+
+    def done(j: int, result: dict) -> None:
+        cell, count[0] = grid.cells[todo[j]], count[0] + 1
+        ok = result["rc"] in (0, DIVERGED)
+        if ok:
+            record = {"name": cell.name, "argv": argvs[todo[j]], **result}
+            write_json(cell_dir(out, cell) / CELL, record)
+        state = "done" if result["rc"] == 0 else "diverged" if ok else f"FAILED (rc {result['rc']})"
+        log = out / LOGS / f"{cell.name}.log"
+        tail = "" if ok else f"; see {log}"
+        say(
+            f"[{count[0]}/{len(grid.cells)}] {cell.name}: {state} in {result['seconds']:.1f} s{tail}"
+        )
+
+    run_jobs(run_cell, calls, workers, done=done)
+    return [cell_record(out, cell) for cell in grid.cells]
+
+
+def cell_record(out: Path, cell: Cell) -> dict:
+    """A cell's name, group, settings, seed, run record and metrics (None where it has none)."""
+    folder = cell_dir(out, cell)
+    record = read_json(folder / CELL) if (folder / CELL).is_file() else None
+    metrics = read_json(folder / METRICS) if record and (folder / METRICS).is_file() else None
+    return {
+        "name": cell.name,
+        "group": cell.group,
+        "label": cell.label,
+        "settings": cell.settings,
+        "seed": cell.seed,
+        "seconds": record.get("seconds") if record else None,
+        "metrics": (metrics or {}).get("metrics") if record else None,
+        "folder": str(folder),
+    }
+
+
+def failed(records: list[dict]) -> list[str]:
+    return [r["name"] for r in records if r["seconds"] is None]
