@@ -54,7 +54,10 @@ def test_two_axes_with_one_last_part_keep_their_full_keys_and_labels_name_varian
         write(
             tmp_path,
             {
-                "methods": ["npo", {"method": "npo", "label": "npo-b", "set": {"params.beta": 0.5}}],
+                "methods": [
+                    "npo",
+                    {"method": "npo", "label": "npo-b", "set": {"params.beta": 0.5}},
+                ],
                 "axes": {"params.patience": [1], "guard.patience": [2]},
             },
         )

@@ -36,14 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     from unlearnkit.commands.common import output_dir
     from unlearnkit.sweep.grid import load_grid
-    from unlearnkit.sweep.run import (
-        base_path,
-        cell_argv,
-        cell_dir,
-        cell_record,
-        finished,
-        run_sweep,
-    )
+    from unlearnkit.sweep.run import cell_dir, cell_key, cell_record, finished, run_sweep
     from unlearnkit.sweep.summary import write_summary
     from unlearnkit.threads import parse_threads
 
@@ -54,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder; choose a folder path")
     if args.dry_run:
-        base = base_path(grid, out)
         for cell in grid.cells:
-            done = finished(cell_dir(out, cell), cell_argv(out, cell, base))
+            done = finished(cell_dir(out, cell), cell_key(cell, grid.base))
             print(f"{'finished' if done else 'to run  '}  {cell.name}")
         return 0
     out.mkdir(parents=True, exist_ok=True)  # made before the lock: a failure never removes it

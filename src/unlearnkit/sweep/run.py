@@ -17,7 +17,7 @@ from pathlib import Path
 
 from unlearnkit.config import dump_yaml
 from unlearnkit.errors import UserError
-from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.io import read_json, read_text, write_json, write_text_atomic
 from unlearnkit.jobs import run_jobs
 from unlearnkit.sweep.grid import Cell, Grid
 
@@ -42,14 +42,21 @@ def cell_argv(out: Path, cell: Cell, base: Path | None) -> list[str]:
     return argv + cell.overrides
 
 
-def finished(folder: Path, argv: list[str]) -> bool:
-    """The cell's run ended under this command line and left its metrics.json."""
+def cell_key(cell: Cell, base: Path | dict | None) -> dict:
+    """What a cell's result depends on: its method, its settings and the base config's content
+    (not where the sweep folder is), recorded in cell.json; a cell whose key changed runs again."""
+    text = base if isinstance(base, dict) or base is None else read_text(base)
+    return {"method": cell.method, "overrides": cell.overrides, "base": text}
+
+
+def finished(folder: Path, key: dict) -> bool:
+    """The cell's run ended under this key and left its metrics.json."""
     try:
         record = read_json(folder / CELL)
         read_json(folder / METRICS)
     except (UserError, OSError):
         return False
-    return isinstance(record, dict) and record.get("argv") == argv
+    return isinstance(record, dict) and record.get("key") == key
 
 
 def prepare(folder: Path) -> bool:
@@ -77,16 +84,12 @@ def run_cell(argv: list[str], log: str) -> dict:
     return {"rc": rc, "seconds": round(time.perf_counter() - start, 2)}
 
 
-def base_path(grid: Grid, out: Path) -> Path | None:
-    """The base config file the cells read: the grid's path, or OUT/base.yaml for a mapping."""
-    return out / "base.yaml" if isinstance(grid.base, dict) else grid.base
-
-
 def base_config(grid: Grid, out: Path) -> Path | None:
-    """``base_path``, with an inline mapping written out there."""
-    if isinstance(grid.base, dict):
-        write_text_atomic(out / "base.yaml", dump_yaml(grid.base))
-    return base_path(grid, out)
+    """The base config file the cells read: the grid's path, or its mapping in OUT/base.yaml."""
+    if not isinstance(grid.base, dict):
+        return grid.base
+    write_text_atomic(out / "base.yaml", dump_yaml(grid.base))
+    return out / "base.yaml"
 
 
 def run_sweep(
@@ -99,7 +102,8 @@ def run_sweep(
     """Run every unfinished cell; one line per finished cell; each cell's record, grid order."""
     base = base_config(grid, out)
     argvs = [cell_argv(out, cell, base) for cell in grid.cells]
-    todo = [i for i, a in enumerate(argvs) if not finished(cell_dir(out, grid.cells[i]), a)]
+    keys = [cell_key(cell, grid.base) for cell in grid.cells]
+    todo = [i for i, k in enumerate(keys) if not finished(cell_dir(out, grid.cells[i]), k)]
     skipped = len(grid.cells) - len(todo)
     say(f"sweep: {len(grid.cells)} cells, {skipped} finished already, {len(todo)} to run")
     calls = []
@@ -116,7 +120,7 @@ def run_sweep(
         cell, count[0] = grid.cells[todo[j]], count[0] + 1
         ok = result["rc"] in (0, DIVERGED)
         if ok:
-            record = {"name": cell.name, "argv": argvs[todo[j]], **result}
+            record = {"name": cell.name, "key": keys[todo[j]], "argv": calls[j][0], **result}
             write_json(cell_dir(out, cell) / CELL, record)
         state = "done" if result["rc"] == 0 else "diverged" if ok else f"FAILED (rc {result['rc']})"
         log = out / LOGS / f"{cell.name}.log"
