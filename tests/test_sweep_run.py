@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from test_reliability_common import FAST, SPLIT, cli
+from test_reliability_common import FAST, SPLIT, cli, unlearn_process
 from unlearnkit.cli import main
 from unlearnkit.sweep.stats import t_interval
 
@@ -143,3 +145,26 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, capfd, run_d
     assert summary(tmp_path / "out")["not_finished"] == ["sga__seed=0", "sga__seed=1"]
     log = (tmp_path / "out" / "logs" / "sga__seed=0.log").read_text()
     assert "unlearn run: error:" in log
+
+
+def test_a_killed_sweep_continues_and_ends_with_the_same_table(
+    swept, tmp_path, capfd, run_data, model_dir
+):
+    grid, out = grid_file(tmp_path, run_data, model_dir), tmp_path / "out"
+    proc = unlearn_process(["sweep", grid, "--out", out])
+    try:
+        deadline = time.monotonic() + 90
+        while not list((out / "cells").glob("*/cell.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.communicate(timeout=60)
+    done = sorted(p.parent.name for p in (out / "cells").glob("*/cell.json"))
+    assert 1 <= len(done) < 4, done  # killed between its first and its last cell
+    kept = {n: t for n, t in metrics_mtimes(out).items() if n in done}
+    status, stdout, err = cli(capfd, ["sweep", grid, "--out", out])
+    assert status == 0, err
+    assert f"{len(done)} finished already, {4 - len(done)} to run" in stdout
+    assert {n: t for n, t in metrics_mtimes(out).items() if n in done} == kept  # not rerun
+    assert summary(out)["groups"] == summary(swept / "out")["groups"]  # the uninterrupted table

@@ -8,8 +8,11 @@ halves the wall time and leaves every number as it is.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -20,6 +23,7 @@ import torch
 from unlearnkit.threads import parse_threads
 
 JOBS_ENV = "UNLEARNKIT_JOBS"
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
 
 
 def free_cores() -> int:
@@ -34,6 +38,14 @@ def job_count(n_jobs: int, threads: int) -> int:
     env = os.environ.get(JOBS_ENV, "").strip()
     wanted = parse_threads(env, JOBS_ENV) if env else max(1, free_cores() // max(1, threads))
     return max(1, min(n_jobs, wanted))
+
+
+def _die_with_parent() -> None:
+    """In a worker: be killed when the process that started it dies (Linux), so that a killed
+    parent leaves no job running on (a sweep run again would meet it in its cell's folder)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _call(fn: Callable[..., Any], args: tuple, threads: int, log: str | None) -> Any:
@@ -68,7 +80,7 @@ def run_jobs(
                 done(i, results[i])
         return results
     context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_die_with_parent) as pool:
         futures = {
             pool.submit(_call, fn, args, threads, None if log is None else str(log)): i
             for i, (args, log) in enumerate(zip(calls, logs, strict=True))

@@ -97,9 +97,10 @@ def run_sweep(
     out: Path,
     workers: int,
     threads: int,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Run every unfinished cell; one line per finished cell; each cell's record, grid order."""
+    say = say or (lambda line: print(line, flush=True))  # live when stdout is a file or pipe
     base = base_config(grid, out)
     argvs = [cell_argv(out, cell, base) for cell in grid.cells]
     keys = [cell_key(cell, grid.base) for cell in grid.cells]
