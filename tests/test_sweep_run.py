@@ -168,3 +168,23 @@ def test_a_killed_sweep_continues_and_ends_with_the_same_table(
     assert f"{len(done)} finished already, {4 - len(done)} to run" in stdout
     assert {n: t for n, t in metrics_mtimes(out).items() if n in done} == kept  # not rerun
     assert summary(out)["groups"] == summary(swept / "out")["groups"]  # the uninterrupted table
+
+
+def test_an_interrupted_cell_with_a_checkpoint_resumes_from_it(
+    tmp_path, capfd, run_data, model_dir
+):
+    grid, out = grid_file(tmp_path, run_data, model_dir, methods=["ga"], seeds=[0]), tmp_path / "o"
+    tree = yaml.safe_load(grid.read_text())
+    tree["set"].update({"train.save_steps": 1, "eval.every_steps": 1})
+    grid.write_text(yaml.safe_dump(tree, sort_keys=False))
+    assert cli(capfd, ["sweep", grid, "--out", out])[0] == 0
+    cell = out / "cells" / "ga__seed=0"
+    for name in ("metrics.json", "cell.json"):  # killed while evaluating, after its checkpoints
+        (cell / name).unlink()
+    status, stdout, err = cli(capfd, ["sweep", grid, "--out", out])
+    assert status == 0 and "1 to run" in stdout, err
+    assert json.loads((cell / "cell.json").read_text())["argv"][-1] == "--resume"
+    run = json.loads((cell / "metrics.json").read_text())
+    assert run["train"]["resumed_from"].endswith("checkpoint-2") and run["train"]["steps"] == 2
+    curve = json.loads((cell / "curve.json").read_text())["points"]
+    assert [p["step"] for p in curve] == [0, 1, 2]  # the resumed run keeps its curve so far
