@@ -95,3 +95,7 @@ def test_the_sweep_reads_utility_at_equal_forgetting_off_the_curves(
     md = (out / "summary.md").read_text()
     assert "Equal forgetting: retain_rouge where forget_probability reaches" in md
     assert "— (0/1)" in md
+    status, _, err = cli(capfd, ["report", out / "cells", "--out", out / "report"])
+    assert status == 0, err
+    assert (out / "report" / "report_files" / "curves.png").is_file()
+    assert "Utility against forgetting" in (out / "report" / "report.md").read_text()

@@ -106,3 +106,13 @@ def test_inline_base_sets_the_label_and_is_checked(tmp_path):
     assert [c.name for c in grid.cells] == ["npo__seed=3"] and grid.cells[0].method is None
     with pytest.raises(UserError, match="unknown setting 'config.nope'"):
         load_grid(write(tmp_path, {"base": {"nope": 1}}))
+
+
+def test_the_packaged_claims_grid_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "claims_small.yaml"
+    grid = load_grid(path)
+    assert len(grid.cells) == 126 and len({c.name for c in grid.cells}) == 126
+    assert grid.equal_forgetting.levels == [0.5, 0.4, 0.3]
+    assert {c.label for c in grid.cells} >= {"ga", "gd", "sga-K", "idk", "flat", "prism-nogcd"}
