@@ -188,3 +188,19 @@ def test_an_interrupted_cell_with_a_checkpoint_resumes_from_it(
     assert run["train"]["resumed_from"].endswith("checkpoint-2") and run["train"]["steps"] == 2
     curve = json.loads((cell / "curve.json").read_text())["points"]
     assert [p["step"] for p in curve] == [0, 1, 2]  # the resumed run keeps its curve so far
+
+
+def test_ctrl_c_stops_the_sweep_and_says_how_to_continue(tmp_path, run_data, model_dir):
+    grid, out = grid_file(tmp_path, run_data, model_dir), tmp_path / "out"
+    proc = unlearn_process(["sweep", grid, "--out", out])
+    try:
+        deadline = time.monotonic() + 90
+        while not list((out / "cells").glob("*/cell.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+    finally:
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().endswith("run the same command again to continue")
+    assert "[4/4]" not in stdout and not (out / "summary.json").exists()

@@ -69,3 +69,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def interrupted(args: argparse.Namespace, argv: list[str]) -> str:
+    """After Ctrl-C: finished cells stay; the same command continues."""
+    return "interrupted; finished cells are kept: run the same command again to continue"

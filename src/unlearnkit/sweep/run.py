@@ -26,6 +26,7 @@ LOGS = "logs"
 CELL = "cell.json"
 METRICS = "metrics.json"
 DIVERGED = 3  # commands.run.DIVERGED: a result (no metrics), not a failure to retry
+STOPPED = (130, 143)  # a cell stopped by Ctrl-C or SIGTERM: the sweep stops too
 
 
 def cell_dir(out: Path, cell: Cell) -> Path:
@@ -81,6 +82,8 @@ def run_cell(argv: list[str], log: str) -> dict:
             rc = main(argv)
         finally:
             root.handlers = handlers
+    if rc in STOPPED:  # `unlearn run` turned the signal into its status: the sweep stops
+        raise KeyboardInterrupt
     return {"rc": rc, "seconds": round(time.perf_counter() - start, 2)}
 
 
