@@ -49,6 +49,20 @@ def swept(tmp_path_factory, run_data, model_dir) -> Path:
     return tmp
 
 
+def signal_after_first_cell(argv: list, out: Path, sig: int) -> tuple[int, str, str]:
+    """Start ``unlearn ARGV``, send ``sig`` once a cell has finished; (status, stdout, stderr)."""
+    proc = unlearn_process(argv)
+    try:
+        deadline = time.monotonic() + 90
+        while not list((out / "cells").glob("*/cell.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+    finally:
+        stdout, stderr = proc.communicate(timeout=60)
+    return proc.returncode, stdout, stderr
+
+
 def summary(out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())
 
@@ -151,15 +165,7 @@ def test_a_killed_sweep_continues_and_ends_with_the_same_table(
     swept, tmp_path, capfd, run_data, model_dir
 ):
     grid, out = grid_file(tmp_path, run_data, model_dir), tmp_path / "out"
-    proc = unlearn_process(["sweep", grid, "--out", out])
-    try:
-        deadline = time.monotonic() + 90
-        while not list((out / "cells").glob("*/cell.json")) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.communicate(timeout=60)
+    signal_after_first_cell(["sweep", grid, "--out", out], out, signal.SIGKILL)
     done = sorted(p.parent.name for p in (out / "cells").glob("*/cell.json"))
     assert 1 <= len(done) < 4, done  # killed between its first and its last cell
     kept = {n: t for n, t in metrics_mtimes(out).items() if n in done}
@@ -192,15 +198,9 @@ def test_an_interrupted_cell_with_a_checkpoint_resumes_from_it(
 
 def test_ctrl_c_stops_the_sweep_and_says_how_to_continue(tmp_path, run_data, model_dir):
     grid, out = grid_file(tmp_path, run_data, model_dir), tmp_path / "out"
-    proc = unlearn_process(["sweep", grid, "--out", out])
-    try:
-        deadline = time.monotonic() + 90
-        while not list((out / "cells").glob("*/cell.json")) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-    finally:
-        stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    status, stdout, stderr = signal_after_first_cell(
+        ["sweep", grid, "--out", out], out, signal.SIGINT
+    )
+    assert status == 130, stderr
     assert stderr.strip().endswith("run the same command again to continue")
     assert "[4/4]" not in stdout and not (out / "summary.json").exists()
