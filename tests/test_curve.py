@@ -46,6 +46,28 @@ def _settings() -> EvalSettings:
     return EvalSettings(max_new_tokens=2, max_length=64, progress=False)
 
 
+def test_curve_utility_gives_the_runs_model_utility(capfd, tmp_path, run_data, model_dir):
+    out = tmp_path / "run"
+    extra = ["train.max_steps=2", "eval.every_steps=2", "eval.curve_items=50"]
+    status, _, err = cli(
+        capfd, run_args(run_data, model_dir, out, *extra, "eval.curve_utility=true")
+    )
+    assert status == 0, err
+    curve = json.loads((out / "curve.json").read_text())
+    assert set(curve["items"]) == {"forget", "retain", "real_authors", "world_facts"}
+    final, metrics = curve["points"][-1], json.loads((out / "metrics.json").read_text())["metrics"]
+    keys = (
+        "model_utility",
+        "retain_truth_ratio",
+        "real_authors_rouge",
+        "forget_rouge",
+        "retain_rouge",
+    )
+    for key in keys:
+        assert final[key] == pytest.approx(metrics[key], abs=1e-5), key
+    assert curve["points"][0]["model_utility"] != pytest.approx(final["model_utility"], abs=1e-6)
+
+
 def test_curve_items_pick_evenly_spaced_items(capfd, tmp_path, run_data, model_dir):
     out = tmp_path / "run"
     extra = ["train.max_steps=1", "eval.every_steps=1", "eval.curve_items=2"]

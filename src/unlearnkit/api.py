@@ -32,6 +32,7 @@ class EvalSection:
     skip: bool = False  # train (and save) only: metrics.json says "evaluated": false
     every_steps: int = 0  # > 0: cheap metrics every k steps into OUT/curve.json (docs/sweeps.md)
     curve_items: int = 8  # forget and retain items each curve point scores (evenly spaced)
+    curve_utility: bool = False  # curve points also score model_utility (on curve_items per set)
     convention: Convention = (
         "unlearnkit"  # | "open-unlearning" | "no-eos": docs/metrics.md, Conventions
     )
@@ -234,7 +235,7 @@ def _curve_callbacks(plan: RunPlan, tok, out: Path) -> list:
     cfg = plan.cfg
     if cfg.eval.every_steps <= 0:
         return []
-    sets = curve_sets(cfg.data.path, plan.split, cfg.eval.curve_items)
+    sets = curve_sets(cfg.data.path, plan.split, cfg.eval.curve_items, cfg.eval.curve_utility)
     settings = eval_settings(cfg, progress=False)
     return [CurveCallback(out / CURVE, cfg.eval.every_steps, tok, sets, settings)]
 
