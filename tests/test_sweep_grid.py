@@ -101,6 +101,11 @@ def test_bad_grids_are_one_line_errors(tmp_path, tree, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_missing_grid_file_is_named(tmp_path):
+    with pytest.raises(UserError, match="grid file not found: .*none.yaml"):
+        load_grid(tmp_path / "none.yaml")
+
+
 def test_inline_base_sets_the_label_and_is_checked(tmp_path):
     grid = load_grid(write(tmp_path, {"base": {"method": "npo"}, "seeds": [3]}))
     assert [c.name for c in grid.cells] == ["npo__seed=3"] and grid.cells[0].method is None

@@ -204,3 +204,13 @@ def test_ctrl_c_stops_the_sweep_and_says_how_to_continue(tmp_path, run_data, mod
     assert status == 130, stderr
     assert stderr.strip().endswith("run the same command again to continue")
     assert "[4/4]" not in stdout and not (out / "summary.json").exists()
+
+
+def test_a_second_sweep_into_the_same_folder_stops_at_once(swept, capfd, run_data, model_dir):
+    from unlearnkit.commands.common import output_dir
+
+    out = swept / "out"
+    grid = grid_file(swept, run_data, model_dir)
+    with output_dir(out, overwrite=False, resume=True):  # another sweep holds the folder
+        status, stdout, err = cli(capfd, ["sweep", grid, "--out", out])
+    assert status == 2 and "another unlearn command" in err and "sweep:" not in stdout

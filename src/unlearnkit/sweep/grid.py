@@ -67,6 +67,8 @@ class Grid:
 
 def load_grid(path: str | Path) -> Grid:
     """The grid file at ``path``, every key checked (one-line errors), its cells expanded."""
+    if not Path(path).is_file():
+        raise UserError(f"grid file not found: {path}")
     tree = read_yaml(path)
     where = str(path)
     _known(tree, GRID_KEYS, where)
