@@ -214,3 +214,19 @@ def test_a_second_sweep_into_the_same_folder_stops_at_once(swept, capfd, run_dat
     with output_dir(out, overwrite=False, resume=True):  # another sweep holds the folder
         status, stdout, err = cli(capfd, ["sweep", grid, "--out", out])
     assert status == 2 and "another unlearn command" in err and "sweep:" not in stdout
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, capfd, run_data, model_dir):
+    grid, out = grid_file(tmp_path, run_data, model_dir, methods=["ga"], seeds=[0]), tmp_path / "o"
+    tree = yaml.safe_load(grid.read_text())
+    tree["set"]["train.save_steps"] = 1
+    grid.write_text(yaml.safe_dump(tree, sort_keys=False))
+    assert cli(capfd, ["sweep", grid, "--out", out])[0] == 0
+    cell = out / "cells" / "ga__seed=0"
+    (cell / "cell.json").unlink()  # interrupted, then the grid changed a setting of every cell
+    tree["set"]["train.learning_rate"] = 2e-3
+    grid.write_text(yaml.safe_dump(tree, sort_keys=False))
+    status, stdout, err = cli(capfd, ["sweep", grid, "--out", out])
+    assert status == 0 and "1 to run" in stdout, stdout + err
+    assert json.loads((cell / "cell.json").read_text())["argv"][-1] != "--resume"
+    assert json.loads((cell / "metrics.json").read_text())["train"]["resumed_from"] is None

@@ -1,9 +1,9 @@
 """Run a grid's cells, each an ordinary ``unlearn run`` into OUT/cells/NAME, resumably.
 
-A cell is finished when its folder holds ``cell.json`` (written after its run ended, naming the
-run's command) and a readable ``metrics.json``: it is skipped. Any other cell folder is what an
-interrupted run left: resumed from its last checkpoint where it has one (``--resume``), else
-removed and run again. Cells run in ``workers`` spawned processes (``unlearnkit.jobs``).
+A cell is finished when its folder holds ``cell.json`` (written after its run ended, with the
+cell's key: method, overrides, base config) and a readable ``metrics.json``: it is skipped. Any
+other cell folder is what an interrupted run left: resumed from its last checkpoint where one
+was written under the same key (``--resume``), else removed and run again. Cells run in ``workers`` spawned processes (``unlearnkit.jobs``).
 """
 
 from __future__ import annotations
@@ -60,9 +60,14 @@ def finished(folder: Path, key: dict) -> bool:
     return isinstance(record, dict) and record.get("key") == key
 
 
-def prepare(folder: Path) -> bool:
-    """Make a cell folder ready to run; True where its run resumes from a checkpoint."""
-    if any((folder / "checkpoints").glob("checkpoint-*")):
+def prepare(folder: Path, started: Path, key: dict) -> bool:
+    """Make a cell folder ready to run; True where its run resumes from a checkpoint: one that
+    a run under the same key (``started``, written as each run starts) left."""
+    try:
+        same = read_json(started) == key
+    except (UserError, OSError):
+        same = False
+    if same and any((folder / "checkpoints").glob("checkpoint-*")):
         (folder / CELL).unlink(missing_ok=True)
         return True
     shutil.rmtree(folder, ignore_errors=True)
@@ -112,10 +117,12 @@ def run_sweep(
     say(f"sweep: {len(grid.cells)} cells, {skipped} finished already, {len(todo)} to run")
     calls = []
     for i in todo:
-        resume = prepare(cell_dir(out, grid.cells[i]))
+        started = out / LOGS / f"{grid.cells[i].name}.key.json"
+        resume = prepare(cell_dir(out, grid.cells[i]), started, keys[i])
         log = out / LOGS / f"{grid.cells[i].name}.log"
         if not resume:
             log.unlink(missing_ok=True)
+        write_json(started, keys[i])
         extra = ["--threads", str(threads)] + (["--resume"] if resume else [])
         calls.append((argvs[i] + extra, str(log)))
     count = [skipped]
