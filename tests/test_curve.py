@@ -117,6 +117,8 @@ def test_the_sweep_reads_utility_at_equal_forgetting_off_the_curves(
     md = (out / "summary.md").read_text()
     assert "Equal forgetting: retain_rouge where forget_probability reaches" in md
     assert "— (0/1)" in md
+    assert "](summary_files/equal_forgetting.png)" in md
+    assert (out / "summary_files" / "equal_forgetting.png").read_bytes()[:4] == b"\x89PNG"
     status, _, err = cli(capfd, ["report", out / "cells", "--out", out / "report"])
     assert status == 0, err
     assert (out / "report" / "report_files" / "curves.png").is_file()

@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearnkit.eval.curve import CURVE
-from unlearnkit.io import read_json, write_json, write_text_atomic
+from unlearnkit.io import atomic_path, read_json, write_json, write_text_atomic
 from unlearnkit.sweep.grid import EqualForgetting
+from unlearnkit.sweep.plot import PLOT, equal_forgetting_plot
 from unlearnkit.sweep.stats import at_level, t_interval
 
+FILES = "summary_files"
 # The columns of summary.md's table, where the runs have them (summary.json has every metric).
 HEADLINE = (
     "forget_quality",
@@ -126,9 +128,18 @@ def markdown(summary: dict) -> str:
 
 
 def write_summary(out: Path, records: list[dict], ef: EqualForgetting) -> dict:
+    """summary.json, summary.md and, where a level was reached, its plot in summary_files/."""
     summary = summarise(records, ef)
     write_json(out / "summary.json", summary)
-    write_text_atomic(out / "summary.md", markdown(summary))
+    text, png = markdown(summary), equal_forgetting_plot(summary)
+    path = out / FILES / PLOT
+    if png is not None:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(png)
+        text += f"\n![utility at equal forgetting]({FILES}/{PLOT})\n"
+    else:
+        path.unlink(missing_ok=True)
+    write_text_atomic(out / "summary.md", text)
     return summary
 
 
