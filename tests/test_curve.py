@@ -113,7 +113,7 @@ def test_the_sweep_reads_utility_at_equal_forgetting_off_the_curves(
     expected = at_level(points, "forget_probability", "retain_rouge", level)
     assert expected is not None and at[f"{level:g}"]["mean"] == pytest.approx(expected)
     assert at[f"{level:g}"]["reached"] == 1 and at[f"{level:g}"]["low"] is None  # one seed
-    assert at["1.5"] == {"curves": 1, "reached": 0, "values": [], "mean": None}
+    assert at["1.5"] == {"curves": 1, "reached": 0, "first_segment": 0, "values": [], "mean": None}
     md = (out / "summary.md").read_text()
     assert "Equal forgetting: retain_rouge where forget_probability reaches" in md
     assert "— (0/1)" in md

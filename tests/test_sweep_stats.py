@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from unlearnkit.sweep.stats import at_level, t_interval
+from unlearnkit.sweep.stats import at_level, crossing, t_interval
 
 
 def test_t_interval_by_hand():
@@ -54,3 +54,9 @@ def test_a_level_the_curve_never_reaches_is_none():
 def test_the_first_crossing_counts_on_a_curve_that_comes_back():
     back = [*CURVE, {"step": 6, "forget_rouge": 0.5, "retain_rouge": 0.1}]
     assert at_level(back, "forget_rouge", "retain_rouge", 0.3) == pytest.approx(0.5)
+
+
+def test_crossing_names_the_segment_it_read():
+    assert crossing(CURVE, "forget_rouge", "retain_rouge", 0.8) == (pytest.approx(0.775), 0)
+    assert crossing(CURVE, "forget_rouge", "retain_rouge", 0.3) == (pytest.approx(0.5), 1)
+    assert crossing(CURVE, "forget_rouge", "retain_rouge", 0.1) == (0.3, 2)

@@ -25,12 +25,21 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
 def at_level(points: Sequence[dict], forget: str, utility: str, level: float) -> float | None:
     """``utility`` where ``forget`` first reaches ``level`` along the curve (points in step
     order), linearly interpolated between the two points around it; None if it never does."""
+    found = crossing(points, forget, utility, level)
+    return None if found is None else found[0]
+
+
+def crossing(
+    points: Sequence[dict], forget: str, utility: str, level: float
+) -> tuple[float, int] | None:
+    """``at_level``'s utility and the index of the segment it was read on (0: between the first
+    two points, i.e. interpolated from the starting model), or None."""
     pairs = [(p[forget], p[utility]) for p in points if forget in p and utility in p]
-    for (f0, u0), (f1, u1) in zip(pairs, pairs[1:]):
+    for i, ((f0, u0), (f1, u1)) in enumerate(zip(pairs, pairs[1:])):
         if f0 == level:
-            return u0
+            return u0, i
         if (f0 - level) * (f1 - level) < 0:
-            return u0 + (level - f0) / (f1 - f0) * (u1 - u0)
+            return u0 + (level - f0) / (f1 - f0) * (u1 - u0), i
     if pairs and pairs[-1][0] == level:
-        return pairs[-1][1]
+        return pairs[-1][1], len(pairs) - 1
     return None

@@ -10,7 +10,7 @@ from unlearnkit.eval.curve import CURVE
 from unlearnkit.io import atomic_path, read_json, write_json, write_text_atomic
 from unlearnkit.sweep.grid import EqualForgetting
 from unlearnkit.sweep.plot import PLOT, equal_forgetting_plot
-from unlearnkit.sweep.stats import at_level, t_interval
+from unlearnkit.sweep.stats import crossing, t_interval
 
 FILES = "summary_files"
 # The columns of summary.md's table, where the runs have them (summary.json has every metric).
@@ -54,9 +54,11 @@ def equal_forgetting(cells: list[dict], ef: EqualForgetting) -> dict[str, dict]:
     curves = [_curve(c["folder"]) for c in cells]
     out = {}
     for level in ef.levels:
-        read = [at_level(points, ef.forget, ef.utility, level) for points in curves if points]
-        values = [v for v in read if v is not None]
-        entry = {"curves": len(read), "reached": len(values), "values": values}
+        read = [crossing(points, ef.forget, ef.utility, level) for points in curves if points]
+        values = [r[0] for r in read if r is not None]
+        first = sum(1 for r in read if r is not None and r[1] == 0)
+        entry = {"curves": len(read), "reached": len(values), "first_segment": first}
+        entry["values"] = values
         out[f"{level:g}"] = {**entry, **(t_interval(values) if values else {"mean": None})}
     return out
 
@@ -114,7 +116,9 @@ def markdown(summary: dict) -> str:
             f"## Equal forgetting: {ef['utility']} where {ef['forget']} reaches each level",
             "",
             "Read off each run's curve.json, linearly interpolated; `—` where no curve reaches "
-            "the level (reached/curves says how many did).",
+            "the level (reached/curves says how many did). 'k from step 0': k of them were read "
+            "between the starting model and the first curve point (a coarse read-off: use a "
+            "smaller eval.every_steps).",
             "",
             "| group | " + " | ".join(f"{ef['forget']} = {x}" for x in levels) + " |",
             "|---|" + "---|" * len(levels),
@@ -154,7 +158,8 @@ def _cell(s: dict | None) -> str:
 def _level(s: dict | None) -> str:
     if s is None or s["mean"] is None:
         return f"— (0/{s['curves']})" if s else "—"
-    return f"{_cell(s)} ({s['reached']}/{s['curves']})"
+    first = f", {s['first_segment']} from step 0" if s.get("first_segment") else ""
+    return f"{_cell(s)} ({s['reached']}/{s['curves']}{first})"
 
 
 def _curve(folder: str) -> list[dict]:
