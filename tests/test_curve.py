@@ -68,6 +68,20 @@ def test_curve_utility_gives_the_runs_model_utility(capfd, tmp_path, run_data, m
     assert curve["points"][0]["model_utility"] != pytest.approx(final["model_utility"], abs=1e-6)
 
 
+def test_the_curve_leaves_training_as_it_was(capfd, tmp_path, run_data, model_dir):
+    runs = {}
+    for every in (0, 1):
+        out = tmp_path / f"every{every}"
+        argv = run_args(run_data, model_dir, out, "train.max_steps=3", f"eval.every_steps={every}")
+        assert cli(capfd, argv)[0] == 0
+        runs[every] = json.loads((out / "metrics.json").read_text())
+    assert (tmp_path / "every1" / "curve.json").is_file()
+    assert not (tmp_path / "every0" / "curve.json").exists()
+    assert runs[1]["metrics"] == runs[0]["metrics"]
+    losses = [[h["loss"] for h in r["train"]["log_history"] if "loss" in h] for r in runs.values()]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+
+
 def test_curve_items_pick_evenly_spaced_items(capfd, tmp_path, run_data, model_dir):
     out = tmp_path / "run"
     extra = ["train.max_steps=1", "eval.every_steps=1", "eval.curve_items=2"]
