@@ -121,3 +121,9 @@ def test_the_packaged_claims_grid_loads():
     assert len(grid.cells) == 126 and len({c.name for c in grid.cells}) == 126
     assert grid.equal_forgetting.levels == [0.5, 0.4, 0.3]
     assert {c.label for c in grid.cells} >= {"ga", "gd", "sga-K", "idk", "flat", "prism-nogcd"}
+
+
+def test_a_packaged_base_names_its_method(tmp_path):
+    grid = load_grid(write(tmp_path, {"base": "world/npo", "axes": {"params.beta": [0.1, 0.2]}}))
+    assert [c.name for c in grid.cells] == ["npo__beta=0.1", "npo__beta=0.2"]
+    assert grid.base.name == "npo.yaml" and grid.cells[0].overrides == ["params.beta=0.1"]
