@@ -76,4 +76,4 @@ def test_every_computing_command_takes_the_option():
     for name, parser in sub.choices.items():
         takes = any("--threads" in a.option_strings for a in parser._actions)
         assert takes == (name in COMPUTING), name
-    assert set(COMPUTING) == {"world", "finetune", "eval", "run", "attack", "demo"}
+    assert set(COMPUTING) == {"world", "finetune", "eval", "run", "sweep", "attack", "demo"}

@@ -30,6 +30,9 @@ class EvalSection:
     retain_model: str | None = None  # or the retain model itself (evaluated once, cached)
     extra_benchmarks: list[str] = field(default_factory=list)  # also evaluate on these (world only)
     skip: bool = False  # train (and save) only: metrics.json says "evaluated": false
+    every_steps: int = 0  # > 0: cheap metrics every k steps into OUT/curve.json (docs/sweeps.md)
+    curve_items: int = 8  # forget and retain items each curve point scores (evenly spaced)
+    curve_utility: bool = False  # curve points also score model_utility (on curve_items per set)
     convention: Convention = (
         "unlearnkit"  # | "open-unlearning" | "no-eos": docs/metrics.md, Conventions
     )
@@ -225,7 +228,14 @@ def _unlearn(plan: RunPlan, model, tok, out: Path, progress: bool) -> tuple[dict
     cfg = plan.cfg
     start = time.perf_counter()
     summary = unlearn(
-        cfg, model, tok, out, resume=plan.resume, progress=progress, checked=plan.unlearn
+        cfg,
+        model,
+        tok,
+        out,
+        resume=plan.resume,
+        progress=progress,
+        checked=plan.unlearn,
+        callbacks=_curve_callbacks(plan, tok, out),
     )
     guard = summary.pop("guard")
     if guard.get("checkpoint"):  # named where it is once the run folder is in place
@@ -252,6 +262,18 @@ def _retain_reference(plan: RunPlan, retain_eval: Path | None) -> dict:
     if plan.retain_reference is not None:
         return plan.retain_reference
     return retain_reference(plan.cfg.data.benchmark, retain_eval)
+
+
+def _curve_callbacks(plan: RunPlan, tok, out: Path) -> list:
+    """``eval.every_steps`` > 0: the callback that writes OUT/curve.json as training goes."""
+    from unlearnkit.eval.curve import CURVE, CurveCallback, curve_sets
+
+    cfg = plan.cfg
+    if cfg.eval.every_steps <= 0:
+        return []
+    sets = curve_sets(cfg.data.path, plan.split, cfg.eval.curve_items, cfg.eval.curve_utility)
+    settings = eval_settings(cfg, progress=False)
+    return [CurveCallback(out / CURVE, cfg.eval.every_steps, tok, sets, settings)]
 
 
 def _evaluate(

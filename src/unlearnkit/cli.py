@@ -16,9 +16,9 @@ from unlearnkit.errors import UserError
 from unlearnkit.launch import STOPPED, Stopped, peer_failure
 from unlearnkit.threads import add_threads_arg, apply_threads
 
-COMMANDS = ("world", "model", "finetune", "eval", "run", "attack", "report", "demo")
+COMMANDS = ("world", "model", "finetune", "eval", "run", "sweep", "attack", "report", "demo")
 INTERRUPTED = 130  # the shell's status of a process stopped by SIGINT (128 + 2)
-COMPUTING = ("world", "finetune", "eval", "run", "attack", "demo")  # take --threads
+COMPUTING = ("world", "finetune", "eval", "run", "sweep", "attack", "demo")  # take --threads
 # Failures of the machine rather than the program: reported like bad input, in one line.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 # How libraries that write without Python's file objects report the same failures.

@@ -8,10 +8,13 @@ halves the wall time and leaves every number as it is.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import torch
 from unlearnkit.threads import parse_threads
 
 JOBS_ENV = "UNLEARNKIT_JOBS"
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal a process gets when its parent dies
 
 
 def free_cores() -> int:
@@ -36,6 +40,14 @@ def job_count(n_jobs: int, threads: int) -> int:
     return max(1, min(n_jobs, wanted))
 
 
+def _die_with_parent() -> None:
+    """In a worker: be killed when the process that started it dies (Linux), so that a killed
+    parent leaves no job running on (a sweep run again would meet it in its cell's folder)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _call(fn: Callable[..., Any], args: tuple, threads: int, log: str | None) -> Any:
     torch.set_num_threads(threads)
     if log is None:
@@ -50,20 +62,31 @@ def run_jobs(
     calls: Sequence[tuple],
     processes: int,
     logs: Sequence[Path | None] | None = None,
+    done: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """``[fn(*args) for args in calls]``, in ``processes`` spawned processes when more than one.
 
     A job whose ``logs`` entry is a path writes its stdout and stderr there (its progress bars
-    would otherwise interleave with the others'); None leaves them on the terminal.
+    would otherwise interleave with the others'); None leaves them on the terminal. ``done(i,
+    result)`` is called here as each job ends, in the order they end.
     """
     threads = torch.get_num_threads()
     logs = list(logs) if logs is not None else [None] * len(calls)
+    results: list[Any] = [None] * len(calls)
     if processes <= 1:
-        return [fn(*args) for args in calls]
+        for i, args in enumerate(calls):
+            results[i] = fn(*args)
+            if done is not None:
+                done(i, results[i])
+        return results
     context = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-        futures = [
-            pool.submit(_call, fn, args, threads, None if log is None else str(log))
-            for args, log in zip(calls, logs, strict=True)
-        ]
-        return [future.result() for future in futures]
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_die_with_parent) as pool:
+        futures = {
+            pool.submit(_call, fn, args, threads, None if log is None else str(log)): i
+            for i, (args, log) in enumerate(zip(calls, logs, strict=True))
+        }
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if done is not None:
+                done(futures[future], results[futures[future]])
+        return results

@@ -56,6 +56,11 @@ def check_run(cfg, resume: bool = False) -> RunPlan:
     check_lora_targets(cfg, model_path)
     plan = RunPlan(CheckedUnlearn(cfg, method, reference, load_corpus(cfg)), model_path, resume)
     retain = None
+    if cfg.eval.every_steps > 0 and cfg.data.benchmark != "tofu":
+        raise UserError(
+            f"eval.every_steps (a training curve) scores TOFU forget/retain items; the benchmark "
+            f"is {cfg.data.benchmark}: set eval.every_steps=0"
+        )
     if cfg.eval.skip:
         check_skip(cfg)
     else:
@@ -100,6 +105,11 @@ def check_eval_section(e) -> None:
         )
     if e.max_items is not None and e.max_items < 1:
         raise UserError(f"eval.max_items must be positive (or null: all items), got {e.max_items}")
+    if e.every_steps < 0 or e.curve_items < 1:
+        raise UserError(
+            f"eval.every_steps must be >= 0 (0: no curve) and eval.curve_items positive, got "
+            f"{e.every_steps} and {e.curve_items}"
+        )
 
 
 def check_skip(cfg) -> None:

@@ -326,16 +326,20 @@ def unlearn(
     progress: bool = True,
     method: Method | None = None,
     checked: CheckedUnlearn | None = None,
+    callbacks: list | None = None,
 ) -> dict:
     """Unlearn ``cfg.data`` from ``model`` with ``cfg.method``; checkpoints go to out_dir/checkpoints.
 
     ``model`` is trained in place (LoRA adapters are injected into it). ``resume`` continues from
     the last checkpoint there (pass the same starting model: reference log-probs come from it, or
     from out_dir's cache). ``method`` replaces ``cfg.method`` by a ready instance; ``checked`` is
-    the config already checked, with its method and corpus (``api.run`` passes its plan's). Returns
+    the config already checked, with its method and corpus (``api.run`` passes its plan's);
+    ``callbacks`` go to the Trainer after the run's own (``api.run``: the curve's). Returns
     a JSON-serialisable summary with the per-step log history.
     """
-    run = build_trainer(cfg, model, tokenizer, out_dir, resume, progress, method, checked=checked)
+    run = build_trainer(
+        cfg, model, tokenizer, out_dir, resume, progress, method, callbacks, checked
+    )
     folder = Path(out_dir) / "checkpoints"
     if run.trainer.args.should_save:  # what a killed save left; a fresh run drops old checkpoints
         (prepare_resume if resume else clear_checkpoints)(folder)

@@ -1,0 +1,1 @@
+"""`unlearn sweep`: a grid of runs (methods × settings × seeds), resumable, summarised."""
