@@ -7,6 +7,7 @@ from pathlib import Path
 
 from unlearnkit.report import build_report, load_runs
 from unlearnkit.report.build import assemble
+from unlearnkit.report.hidden_plots import lens_lines
 from unlearnkit.report.hidden_tables import hidden_tables
 
 PLAIN = {"forget_rouge": 0.10, "forget_probability": 0.05, "model_utility": 0.5}
@@ -178,6 +179,19 @@ def test_report_files_have_the_section_and_plots(tmp_path: Path) -> None:
 def test_lens_plot_skips_a_malformed_curve(tmp_path: Path) -> None:
     attacks = hidden_attacks(0.5, 1.0)
     attacks["lens"][0]["curve"] = ["x", 1]
+    attacks["lens"][0]["retain_curve"] = "not a list"
     write_run(tmp_path / "npo", "npo", "unlearned", {"lens": attacks["lens"]})
     report = assemble(load_runs([tmp_path]), "t", [], None)
     assert [b.name for s in report.sections for b in s.blocks if hasattr(b, "png")] == []
+
+
+def test_lens_plot_draws_the_retain_curve_the_attack_read(tmp_path: Path) -> None:
+    write_run(tmp_path / "idk", "idk", "unlearned", hidden_attacks(0.25, 0.6))
+    lines = lens_lines(load_runs([tmp_path]))
+    assert [(label, curve, dashed) for label, _, curve, dashed in lines] == [
+        ("idk", [0.2, 0.7, 0.1], False),
+        ("retain (read by the lens attack)", [0.1, 0.15, 0.05], True),
+    ]
+    # With a retain run that has its own lens curve, the curve read by the attack is not drawn twice.
+    write_run(tmp_path / "retain", "finetune", "retain", hidden_attacks(1.0, 5.0))
+    assert [line[0] for line in lens_lines(load_runs([tmp_path]))] == ["retain", "idk"]

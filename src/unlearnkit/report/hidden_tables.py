@@ -211,7 +211,7 @@ def attack_table(kind: str, runs: list[Run]) -> Table | None:
 def depth_table(runs: list[Run]) -> Table | None:
     """Depth per method: patch depth, with the other attacks' headline numbers beside it."""
     cols = [
-        Col("depth", "patch depth", metric("patch", "patch_depth"), "↑ gone"),
+        Col("score", "depth (patch)", metric("patch", "patch_depth"), "↑ gone"),
         Col("hidden signs", "lens excess", metric("lens", "lens_excess"), "↑ hidden"),
         Col("hidden signs", "KL k=0", kl_at(0.0), "≈ retain", 2),
         Col(
