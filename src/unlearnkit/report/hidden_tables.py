@@ -178,7 +178,7 @@ def build_table(
             groups.append((c.group, 1))
     labels = ["model"] + (["best template"] if extra_label else [])
     if not any(r.role in ("target", "retain") for r in rows):
-        caption += " No reference rows: the target and retain models were not attacked (run `unlearn attack` on them to add their rows)."
+        caption += " No reference rows: no target or retain run has this attack."
     return Table(
         f"hidden_{key}",
         title,
