@@ -125,6 +125,8 @@ def test_tables_hold_each_attacks_key_numbers(tmp_path: Path) -> None:
         "npo": ["0.900", "0.100", "0.300"],
     }
     assert rows(tables["hidden_orthogonalize"])["idk"] == ["0.100", "0.900", "0.050", "0.800"]
+    marks = [c.mark for c in tables["hidden_orthogonalize"].rows[0].cells]
+    assert marks == ["", "leak", "", "leak"]
     assert rows(tables["hidden_refusal"])["idk"] == ["0.400", "0.200", "0.300"]
     # npo lacks every attack but patch: its depth row shows "–" where the others would be.
     depth = rows(tables["hidden_depth"])
@@ -142,6 +144,14 @@ def test_reference_rows_come_first_when_attacked(tmp_path: Path) -> None:
         ("npo", "unlearned"),
     ]
     assert "No reference rows" not in table.caption
+
+
+def test_orthogonalize_marks_no_leak_without_a_rise(tmp_path: Path) -> None:
+    attacks = hidden_attacks(0.9, 6.0)
+    attacks["orthogonalize"][0]["metrics"] = {"forget_rouge": 0.11, "forget_probability": 0.01}
+    write_run(tmp_path / "npo", "npo", "unlearned", {"orthogonalize": attacks["orthogonalize"]})
+    table = by_key(load_runs([tmp_path]))["hidden_orthogonalize"]
+    assert [c.mark for c in table.rows[0].cells] == ["", "", "", ""]
 
 
 def test_section_skipped_without_hidden_attacks(tmp_path: Path) -> None:

@@ -6,9 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from unlearnkit.eval.results import AttackEntry
-from unlearnkit.report.attack_tables import HIDDEN_KINDS, attack_value, before_value
+from unlearnkit.report.attack_tables import (
+    HIDDEN_KINDS,
+    LEAK_THRESHOLD,
+    attack_value,
+    before_value,
+)
 from unlearnkit.report.collect import Run, number
-from unlearnkit.report.table_model import MISSING, Row, Table, cell, fmt_fixed
+from unlearnkit.report.table_model import MISSING, Cell, Row, Table, cell, fmt_fixed
 
 HIDDEN_TITLE = "Gone or hidden?"
 Getter = Callable[[Run], float | None]
@@ -23,6 +28,16 @@ class Col:
     get: Getter
     hint: str = ""
     digits: int = 3
+    before: Getter | None = None  # marks the cell a leak when it exceeds this by LEAK_THRESHOLD
+
+
+def col_cell(c: Col, run: Run) -> Cell:
+    """The column's cell for a run, marked "leak" when it rose above its ``before`` value."""
+    out = cell(c.get(run), fmt_fixed(c.digits))
+    base = c.before(run) if c.before else None
+    if out.value is not None and base is not None and out.value - base > LEAK_THRESHOLD:
+        out.mark = "leak"
+    return out
 
 
 def entry(run: Run, kind: str, setting: str | None = None) -> AttackEntry | None:
@@ -111,13 +126,20 @@ def static_cols(kind: str) -> list[Col]:
         ],
         "orthogonalize": [
             Col("forget_rouge", "before", plain("forget_rouge")),
-            Col("forget_rouge", "after", metric("orthogonalize", "forget_rouge"), "↑ leak"),
+            Col(
+                "forget_rouge",
+                "after",
+                metric("orthogonalize", "forget_rouge"),
+                "↑ leak",
+                before=plain("forget_rouge"),
+            ),
             Col("forget_probability", "before", plain("forget_probability")),
             Col(
                 "forget_probability",
                 "after",
                 metric("orthogonalize", "forget_probability"),
                 "↑ leak",
+                before=plain("forget_probability"),
             ),
         ],
         "refusal": [
@@ -163,7 +185,7 @@ def build_table(
     """One row per run with any value; None when no run has one."""
     rows = []
     for run in runs:
-        cells = [cell(c.get(run), fmt_fixed(c.digits)) for c in cols]
+        cells = [col_cell(c, run) for c in cols]
         if all(c.value is None for c in cells):
             continue
         labels = [run.label] + ([extra_label(run)] if extra_label else [])
