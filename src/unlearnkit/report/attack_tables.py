@@ -18,6 +18,8 @@ from unlearnkit.report.table_model import (
 )
 
 RELEARN = "relearn"
+# Shown in the "Gone or hidden?" section (hidden_tables), not in the before/after table.
+HIDDEN_KINDS = ("prefill_kl", "jailbreak", "embedding", "lens", "patch", "orthogonalize", "refusal")
 
 # Attack metrics of every benchmark, with the sign of a change that means forgotten knowledge came
 # back (from the benchmarks' metric specs, in the order their attacks report them).
@@ -76,8 +78,15 @@ def delta_cell(before: float | None, after: float | None, key: str) -> Cell:
 
 
 def attacks_table(runs: list[Run]) -> Table | None:
-    """Before / after / change per attack setting, for every attack but relearning (plotted instead)."""
-    kinds = sorted({k for r in runs for k in r.attacks if k != RELEARN and attack_entries(r, k)})
+    """Before / after / change per attack setting, for every attack but relearning and HIDDEN_KINDS."""
+    kinds = sorted(
+        {
+            k
+            for r in runs
+            for k in r.attacks
+            if k != RELEARN and k not in HIDDEN_KINDS and attack_entries(r, k)
+        }
+    )
     keys = attack_metric_keys(runs, kinds)
     if not kinds or not keys:
         return None

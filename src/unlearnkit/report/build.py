@@ -15,6 +15,8 @@ from unlearnkit.protect import guard_inputs
 from unlearnkit.report import plots, tables
 from unlearnkit.report.collect import Run, load_runs
 from unlearnkit.report.curve_plot import curve_plot
+from unlearnkit.report.hidden_plots import hidden_plots
+from unlearnkit.report.hidden_tables import HIDDEN_TITLE, hidden_tables
 from unlearnkit.report.html import render_html
 from unlearnkit.report.plots import Image
 from unlearnkit.report.tables import Finding, Table
@@ -96,6 +98,7 @@ def assemble(runs: list[Run], title: str, folders: list[str], built_at: str | No
         ),
         ("relearn", "Relearning attack", [plots.relearn_plot(runs), tables.relearn_table(runs)]),
         ("attacks", tables.ATTACKS_TITLE, [tables.attacks_table(runs)]),
+        ("hidden", HIDDEN_TITLE, [*hidden_tables(runs), *hidden_plots(runs)]),
         ("sga", "SGA's r over steps", [plots.sga_r_plot(runs)]),
         ("curves", "Utility against forgetting", [curve_plot(runs)]),
         ("loss", "Training loss", [plots.loss_plot(runs)]),
