@@ -29,7 +29,8 @@ from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.prefill_kl import PrefillKLParams, prefill_kl_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.refusal import RefusalParams, refusal_attack
-from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
+from unlearnkit.attacks.relearn import RelearnParams
+from unlearnkit.attacks.relearn_grid import relearn_attack
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
 from unlearnkit.data.samples import UnlearningCorpus
