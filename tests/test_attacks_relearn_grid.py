@@ -16,7 +16,8 @@ from test_attacks_common import (  # noqa: F401 - one_thread is an autouse fixtu
 )
 from test_methods_common import FORGET, RETAIN, tiny_model
 from unlearnkit.attacks.context import AttackContext, AttackResult
-from unlearnkit.attacks.relearn import RelearnParams, relearn_samples
+from unlearnkit.attacks.relearn import RelearnParams
+from unlearnkit.attacks.relearn_data import relearn_samples
 from unlearnkit.attacks.relearn_grid import relearn_attack, worst_entry
 from unlearnkit.errors import UserError
 from unlearnkit.models import load_model_and_tokenizer

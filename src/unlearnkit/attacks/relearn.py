@@ -21,7 +21,8 @@ import torch
 from unlearnkit.attacks.context import AttackContext, AttackResult
 from unlearnkit.attacks.copying import attack_copy, free_memory
 from unlearnkit.attacks.forget import evaluate_forget, forget_metrics
-from unlearnkit.attacks.params import int_list, integer, name_list, positive
+from unlearnkit.attacks.params import flag, int_list, integer, name_list, positive
+from unlearnkit.attacks.relearn_data import relearn_examples, relearn_samples
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
 from unlearnkit.errors import UserError
@@ -30,7 +31,6 @@ from unlearnkit.eval.metrics import aggregate as agg
 log = logging.getLogger(__name__)
 HALF = (torch.float16, torch.bfloat16)
 DATA = ("forget", "retain", "general")
-GENERAL = ("world_facts_perturbed", "real_authors_perturbed")  # TOFU's utility QA
 
 
 @dataclass
@@ -49,6 +49,8 @@ class RelearnParams:
     lora: list[bool] = field(default_factory=lambda: [False])  # full fine-tune and/or LoRA
     lora_r: int = 4
     references: bool = False  # relearn the target and retain models the same way
+    target: str | None = None  # the references' folders (None: attacks/references' search)
+    retain: str | None = None
 
     def __post_init__(self):
         self.steps = sorted({0, *int_list(self.steps, "steps", 0)})
@@ -62,73 +64,14 @@ class RelearnParams:
             items = self.lrs.split(",") if isinstance(self.lrs, str) else self.lrs
             items = items if isinstance(items, (list, tuple)) else [items]
             self.lrs = list(dict.fromkeys(positive(v, "lrs") for v in items))
-        flags = self.lora if isinstance(self.lora, (list, tuple)) else [self.lora]
-        self.lora = list(dict.fromkeys(_flag(v) for v in flags))
+        flags = self.lora.split(",") if isinstance(self.lora, str) else self.lora
+        flags = flags if isinstance(flags, (list, tuple)) else [flags]
+        self.lora = list(dict.fromkeys(flag(v) for v in flags))
         self.lora_r = integer(self.lora_r, "lora_r", 1)
-        self.references = _flag(self.references)
+        self.references = flag(self.references)
         self.batch_size = integer(self.batch_size, "batch_size", 1)
         self.seed = integer(self.seed, "seed")
         self.max_grad_norm = positive(self.max_grad_norm, "max_grad_norm")
-
-
-def relearn_subset(samples: list, fraction: float, seed: int) -> list:
-    """``fraction`` of ``samples`` (at least one), drawn without replacement with ``seed``."""
-    n = max(1, round(fraction * len(samples)))
-    chosen = sorted(random.Random(seed).sample(range(len(samples)), min(n, len(samples))))
-    return [samples[i] for i in chosen]
-
-
-def _flag(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "1", "0", "yes", "no"):
-        raise UserError(f"expected true or false; got {value!r}")
-    return text in ("true", "1", "yes")
-
-
-def relearn_samples(ctx: AttackContext, p: RelearnParams) -> list:
-    """The seeded subset of ``p.data`` the attacker trains on (``train.corpus.Sample``s).
-
-    retain and general give as many samples as the forget subset would have, so the three
-    variants spend the same budget; general is TOFU's world_facts and real_authors QA.
-    """
-    from unlearnkit.benchmarks import get_benchmark
-    from unlearnkit.train.corpus import load_unlearning_corpus
-
-    bench = get_benchmark(ctx.benchmark)
-    split = bench.forget_split(ctx)
-    corpus = ctx.corpus
-    if corpus is None or corpus.split != str(split or bench.default_split):
-        corpus = load_unlearning_corpus(ctx.benchmark, ctx.data, split)
-    if p.data == "forget":
-        return relearn_subset(corpus.forget, p.fraction, p.seed)
-    n = len(relearn_subset(corpus.forget, p.fraction, p.seed))
-    pool = corpus.retain if p.data == "retain" else general_samples(ctx)
-    return relearn_subset(pool, min(1.0, n / len(pool)), p.seed)
-
-
-def general_samples(ctx: AttackContext) -> list:
-    """TOFU's general-knowledge QA (world facts, real authors): text unrelated to the forget set."""
-    from unlearnkit.data.samples import Sample
-    from unlearnkit.data.tofu import load_tofu, tofu_source
-
-    if ctx.benchmark != "tofu":
-        raise UserError("relearn data=general needs TOFU's world_facts / real_authors QA")
-    source = tofu_source(ctx.data)
-    return [Sample(r["answer"], r["question"]) for c in GENERAL for r in load_tofu(source, c)]
-
-
-def relearn_examples(tok, subset: list, max_length: int) -> list[Encoded]:
-    """Tokenised training examples of the subset (QA pairs or text chunks)."""
-    from unlearnkit.train.examples import build_examples
-
-    return build_examples(
-        tok,
-        qa=[(s.question, s.text) for s in subset if s.is_qa],
-        texts=[s.text for s in subset if not s.is_qa],
-        max_length=max_length,
-    )
 
 
 def unseen_metrics(

@@ -73,7 +73,7 @@ def reference_runs(model, tok, ctx: AttackContext, p: RelearnParams) -> dict[str
     """The target and retain models relearned on the same samples with the same grid."""
     runs = {}
     for which in ("target", "retain"):
-        path = required(reference_path(ctx, which, None), which, "relearn")
+        path = required(reference_path(ctx, which, getattr(p, which)), which, "relearn")
         ref = load_reference(path, model, which)
         runs[which] = grid_results(ref, tok, ctx, p)
         del ref
