@@ -2,7 +2,8 @@
 
 ``run_attacks`` returns ``{kind: [entry, ...]}`` with one entry per setting:
 ``{"setting": "steps=5", "value": 5, "metrics": {...}, ...extra}`` (relearn adds ``recovery``,
-``lr``, ``samples``, ``loss``; quantize ``backend``, ``group_size``; prefill ``items``), the
+``lr``, ``lora``, ``data``, ``samples``, ``loss``, ``unseen``, ``trained_items``, and with a grid a
+``worst`` entry, with ``references`` ``reference_rows``; quantize ``backend``, ``group_size``; prefill ``items``), the
 ``attacks`` object of a run's metrics.json. The attacked model itself is never modified.
 """
 
