@@ -19,6 +19,7 @@ from unlearnkit.attacks.context import AttackContext, AttackResult
 from unlearnkit.attacks.relearn import RelearnParams
 from unlearnkit.attacks.relearn_data import relearn_samples
 from unlearnkit.attacks.relearn_grid import relearn_attack, worst_entry
+from unlearnkit.attacks.runner import make_params
 from unlearnkit.errors import UserError
 from unlearnkit.models import load_model_and_tokenizer
 
@@ -26,6 +27,15 @@ from unlearnkit.models import load_model_and_tokenizer
 @pytest.fixture(scope="module")
 def tofu_dir(tmp_path_factory):
     return write_tofu_eval(tmp_path_factory.mktemp("tofu"))
+
+
+def test_grid_settings_from_yaml_or_the_cli():
+    p = make_params("relearn", {"lrs": "1e-3, 1e-2", "lora": "false,true", "references": "true"})
+    assert p.lrs == [1e-3, 1e-2] and p.lora == [False, True] and p.references is True
+    assert make_params("relearn", {}).lora == [False] and make_params("relearn", {}).lrs is None
+    for bad in ({"lrs": "0"}, {"lora": "maybe"}, {"data": "news"}, {"lora_r": 0}):
+        with pytest.raises(UserError):
+            make_params("relearn", bad)
 
 
 def test_each_data_variant_trains_on_its_own_samples(tofu_dir):

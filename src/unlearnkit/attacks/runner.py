@@ -2,9 +2,9 @@
 
 ``run_attacks`` returns ``{kind: [entry, ...]}`` with one entry per setting:
 ``{"setting": "steps=5", "value": 5, "metrics": {...}, ...extra}`` (relearn adds ``recovery``,
-``lr``, ``lora``, ``data``, ``samples``, ``loss``, ``unseen``, ``trained_items``, and with a grid a
-``worst`` entry, with ``references`` ``reference_rows``; quantize ``backend``, ``group_size``; prefill ``items``), the
-``attacks`` object of a run's metrics.json. The attacked model itself is never modified.
+``lr``, ``lora``, ``data``, ``samples``, ``loss``, ``unseen``, ``trained_items``, with a grid a
+``worst`` entry, with ``references`` ``reference_rows``; quantize ``backend``, ``group_size``;
+prefill ``items``), the ``attacks`` object of a run's metrics.json. The attacked model itself is never modified.
 """
 
 from __future__ import annotations
