@@ -21,7 +21,9 @@ from unlearnkit.attacks.relearn_data import relearn_samples
 from unlearnkit.attacks.relearn_grid import relearn_attack, worst_entry
 from unlearnkit.attacks.runner import make_params
 from unlearnkit.errors import UserError
+from unlearnkit.eval.results import AttackEntry
 from unlearnkit.models import load_model_and_tokenizer
+from unlearnkit.report.attack_tables import first_cell
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,13 @@ def test_worst_is_the_highest_unseen_level_over_the_grid():
     plain = [_made("x", 0, 0, unseen=False), _made("y", 0, 0, unseen=False)]
     plain[1].metrics["forget_rouge"] = 0.95
     assert worst_entry(plain).extra["worst_of"] == "y"  # nothing unseen: all forget items
+
+
+def test_the_report_curve_is_the_grids_first_cell():
+    entry = lambda s, lr, lora: AttackEntry(s, 1, {}, {"lr": lr, "lora": lora})  # noqa: E731
+    grid = [entry("a", 1e-3, False), entry("b", 1e-3, True), entry("c", 1e-3, False)]
+    assert [e.setting for e in first_cell([*grid, AttackEntry("worst", 1, {}, {})])] == ["a", "c"]
+    assert first_cell([]) == []
 
 
 def test_the_grid_runs_every_cell_and_lora_leaves_the_model_alone(tofu_dir):
