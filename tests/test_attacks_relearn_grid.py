@@ -24,6 +24,8 @@ from unlearnkit.errors import UserError
 from unlearnkit.eval.results import AttackEntry
 from unlearnkit.models import load_model_and_tokenizer
 from unlearnkit.report.attack_tables import first_cell
+from unlearnkit.report.collect import Run
+from unlearnkit.report.relearn_worst import relearn_worst_table
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +142,22 @@ def test_references_relearned_the_same_way(tiny_world):
         assert r.extra["unseen"] == pytest.approx(rt)
     worst = results[-1]
     assert worst.setting == "worst" and worst.extra["reference_rows"]["target"]["worst_of"]
+
+
+def test_the_report_shows_the_worst_case_beside_the_references(tmp_path):
+    refs = {
+        "retain": {"unseen": {"forget_rouge": 0.2, "forget_probability": 0.02}},
+        "target": {"unseen": {"forget_rouge": 1.0, "forget_probability": 0.98}},
+    }
+    extra = {
+        "unseen": {"forget_rouge": 0.3, "forget_probability": 0.7},
+        "worst_of": "lr=0.001 lora",
+    }
+    worst = AttackEntry("worst", 5, {"forget_rouge": 0.9}, {**extra, "reference_rows": refs})
+    run = Run(tmp_path, tmp_path, "unlearned", "idk", None, "tofu", None, {}, {"relearn": [worst]})
+    run.label = "idk"
+    (row,) = relearn_worst_table([run]).rows
+    assert row.labels == ["idk", "lr=0.001 lora"]
+    assert [c.value for c in row.cells] == [0.3, 0.7, 0.2, 0.02, 1.0, 0.98]  # unseen, not metrics
+    plain = Run(tmp_path, tmp_path, "unlearned", "ga", None, "tofu", None, {}, {})
+    assert relearn_worst_table([plain]) is None
