@@ -17,13 +17,9 @@ from test_attacks_common import (  # noqa: F401 - one_thread is an autouse fixtu
     write_tofu_eval,
 )
 from test_methods_common import tiny_model
-from unlearnkit.attacks.relearn import (
-    RelearnParams,
-    relearn_attack,
-    relearn_examples,
-    relearn_samples,
-    relearn_subset,
-)
+from unlearnkit.attacks.relearn import RelearnParams
+from unlearnkit.attacks.relearn_data import relearn_examples, relearn_samples, relearn_subset
+from unlearnkit.attacks.relearn_grid import relearn_attack
 from unlearnkit.eval.run import evaluate
 
 

@@ -63,3 +63,13 @@ def name_list(value, name: str, choices) -> list[str]:
     if not names or any(n not in choices for n in names):
         raise UserError(f"{name} must name some of {', '.join(choices)}; got {value!r}")
     return names
+
+
+def flag(value) -> bool:
+    """A bool from YAML / the CLI: true/false, 1/0, yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise UserError(f"expected true or false; got {value!r}")
+    return text in ("true", "1", "yes")

@@ -2,8 +2,9 @@
 
 ``run_attacks`` returns ``{kind: [entry, ...]}`` with one entry per setting:
 ``{"setting": "steps=5", "value": 5, "metrics": {...}, ...extra}`` (relearn adds ``recovery``,
-``lr``, ``samples``, ``loss``; quantize ``backend``, ``group_size``; prefill ``items``), the
-``attacks`` object of a run's metrics.json. The attacked model itself is never modified.
+``lr``, ``lora``, ``data``, ``samples``, ``loss``, ``unseen``, ``trained_items``, with a grid a
+``worst`` entry, with ``references`` ``reference_rows``; quantize ``backend``, ``group_size``;
+prefill ``items``), the ``attacks`` object of a run's metrics.json. The attacked model itself is never modified.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from unlearnkit.attacks.prefill import PrefillParams, prefill_attack
 from unlearnkit.attacks.prefill_kl import PrefillKLParams, prefill_kl_attack
 from unlearnkit.attacks.quantize import QuantizeParams, quantize_attack
 from unlearnkit.attacks.refusal import RefusalParams, refusal_attack
-from unlearnkit.attacks.relearn import RelearnParams, relearn_attack
+from unlearnkit.attacks.relearn import RelearnParams
+from unlearnkit.attacks.relearn_grid import relearn_attack
 from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.benchmarks.tofu import DEFAULT_SPLIT as TOFU_DEFAULT_SPLIT
 from unlearnkit.data.samples import UnlearningCorpus

@@ -25,6 +25,11 @@ ATTACK_FLAGS = {
     "fraction": (("relearn",), "fraction"),
     "lr": (("relearn",), "lr"),
     "train_batch_size": (("relearn",), "batch_size"),
+    "relearn_data": (("relearn",), "data"),
+    "lrs": (("relearn",), "lrs"),
+    "lora": (("relearn",), "lora"),
+    "lora_r": (("relearn",), "lora_r"),
+    "references": (("relearn",), "references"),
     "k": (("prefill",), "k"),
     "shots": (("incontext",), "shots"),
     "bits": (("quantize",), "bits"),
@@ -32,7 +37,7 @@ ATTACK_FLAGS = {
     "backend": (("quantize",), "backend"),
     "seed": (("relearn", "incontext"), "seed"),
     "kl_k": (("prefill_kl",), "k"),
-    "target_model": (("prefill_kl", "patch", "orthogonalize"), "target"),
+    "target_model": (("prefill_kl", "patch", "orthogonalize", "relearn"), "target"),
     "templates": (("jailbreak",), "templates"),
     "soft_tokens": (("embedding",), "k"),
     "soft_steps": (("embedding",), "steps"),
@@ -62,6 +67,16 @@ def add_parser(sub) -> None:
         help="relearn: learning rate (default: the model's finetune.json or the world target's, else 1e-5)",
     )
     g.add_argument("--train-batch-size", type=int, help="relearn: batch size (default 4)")
+    g.add_argument("--relearn-data", help="relearn: train on forget (default), retain or general")
+    g.add_argument("--lrs", help="relearn: a grid of learning rates, e.g. 1e-4,1e-3")
+    g.add_argument("--lora", help="relearn: full and/or LoRA, e.g. false,true (default false)")
+    g.add_argument("--lora-r", type=int, help="relearn: LoRA rank (default 4)")
+    g.add_argument(
+        "--references",
+        action="store_const",
+        const=True,
+        help="relearn: relearn the target and retain models the same way",
+    )
     g.add_argument("--k", help="prefill: answer tokens given, e.g. 1,3,5")
     g.add_argument("--shots", help="incontext: retain QA examples, e.g. 3 or 0,3,6")
     g.add_argument("--bits", help="quantize: bit widths, e.g. 8,4")
@@ -73,7 +88,7 @@ def add_parser(sub) -> None:
     g.add_argument("--kl-k", help="prefill_kl: answer tokens given, e.g. 0,1,2,4,8")
     g.add_argument(
         "--target-model",
-        help="prefill_kl / patch / orthogonalize: the model unlearning started from (default: the world's target)",
+        help="prefill_kl / patch / orthogonalize / relearn: the model unlearning started from (default: the world's target)",
     )
     g.add_argument("--templates", help="jailbreak: template names, e.g. role_play,sure_here_is")
     g.add_argument("--soft-tokens", type=int, help="embedding: soft prompt embeddings (default 8)")

@@ -127,9 +127,17 @@ def relearn_metric(runs: list[Run]) -> str | None:
     return max(keys, key=lambda k: counts[k]) if keys else None
 
 
+def first_cell(entries: list[AttackEntry]) -> list[AttackEntry]:
+    """A relearning grid's first (rate, LoRA) cell, without its ``worst`` entry: one curve."""
+    runs = [e for e in entries if e.setting != "worst"]
+    cell = lambda e: (e.extra.get("lr"), e.extra.get("lora"))  # noqa: E731
+    return [e for e in runs if cell(e) == cell(runs[0])] if runs else []
+
+
 def relearn_curve(run: Run, key: str) -> list[tuple[float, float]]:
-    """(steps, metric) points of a run's relearning attack, sorted by steps."""
-    points = [(attack_value(e), number(e.metrics.get(key))) for e in attack_entries(run, RELEARN)]
+    """(steps, metric) points of a run's relearning attack (its grid's first cell), by steps."""
+    entries = first_cell(attack_entries(run, RELEARN))
+    points = [(attack_value(e), number(e.metrics.get(key))) for e in entries]
     return sorted((s, v) for s, v in points if s is not None and v is not None)
 
 

@@ -19,6 +19,7 @@ from unlearnkit.report.hidden_plots import hidden_plots
 from unlearnkit.report.hidden_tables import HIDDEN_TITLE, hidden_tables
 from unlearnkit.report.html import render_html
 from unlearnkit.report.plots import Image
+from unlearnkit.report.relearn_worst import relearn_worst_table
 from unlearnkit.report.tables import Finding, Table
 
 FILES_DIR = "report_files"
@@ -96,7 +97,15 @@ def assemble(runs: list[Run], title: str, folders: list[str], built_at: str | No
             first.title,
             [tables.benchmark_table(first.name, runs), plots.scatter_plot(runs)],
         ),
-        ("relearn", "Relearning attack", [plots.relearn_plot(runs), tables.relearn_table(runs)]),
+        (
+            "relearn",
+            "Relearning attack",
+            [
+                plots.relearn_plot(runs),
+                tables.relearn_table(runs),
+                relearn_worst_table(runs),
+            ],
+        ),
         ("attacks", tables.ATTACKS_TITLE, [tables.attacks_table(runs)]),
         ("hidden", HIDDEN_TITLE, [*hidden_tables(runs), *hidden_plots(runs)]),
         ("sga", "SGA's r over steps", [plots.sga_r_plot(runs)]),
