@@ -168,7 +168,7 @@ def test_probe_objective_by_hand():
 def test_probe_training_defaults_are_the_documented_ones():
     import inspect
 
-    from unlearnkit.methods.prism.probe import train_probe_heldout
+    from unlearnkit.methods.prism.probe import train_probe_cv
 
     defaults = {
         k: v.default
@@ -183,21 +183,23 @@ def test_probe_training_defaults_are_the_documented_ones():
         "l1": 1e-4,
         "seed": 0,
         "batch_size": 64,
+        "steps": None,
     }
-    held = inspect.signature(train_probe_heldout).parameters
-    assert (held["holdout"].default, held["seed"].default) == (0.2, 0)
+    cv = inspect.signature(train_probe_cv).parameters
+    assert (cv["folds"].default, cv["seed"].default) == (5, 0)
 
 
-def test_holdout_split_edge_cases():
-    from unlearnkit.methods.prism.probe import holdout_split, train_probe_heldout
+def test_kfold_edge_cases():
+    from unlearnkit.methods.prism.probe import fold_count, kfold_splits, train_probe_cv
 
     targets = torch.tensor([0, 0, 1, 1, 1, 1])
-    assert holdout_split(targets, 0.0, seed=0) == ([0, 1, 2, 3, 4, 5], [])
-    train, held = holdout_split(targets, 0.5, seed=0)  # a class of two keeps one row in train
-    assert sorted(targets[held].tolist()) == [0, 1, 1] and len(train) == 3
+    assert fold_count(targets, 5) == 2  # the smaller class has two rows
+    held = [h for _, h in kfold_splits(targets, 5, seed=0)]
+    assert [sorted(targets[h].tolist()) for h in held] == [[0, 1, 1], [0, 1, 1]]
+    assert kfold_splits(targets, 1, seed=0) == []  # probe_folds 1: no cross-validation
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
-    _, _, held_acc = train_probe_heldout(x, targets, holdout=0.0, epochs=1)
-    assert held_acc is None
+    fit = train_probe_cv(x, targets, folds=1, epochs=1)
+    assert (fit.accuracy, fit.interval, fit.folds, fit.rows) == (None, None, 0, 0)
 
 
 def test_probe_training_defaults_are_used_when_not_given():

@@ -22,10 +22,11 @@ from unlearnkit.errors import UserError
 from unlearnkit.methods.base import PrepareData, StepContext
 from unlearnkit.methods.grads import project_out, project_out_per_tensor
 from unlearnkit.methods.prism.probe import (
+    ProbeFit,
     ProbeMLP,
-    holdout_split,
+    kfold_splits,
     probe_accuracy,
-    train_probe_heldout,
+    train_probe_cv,
 )
 from unlearnkit.methods.registry import get_method
 from unlearnkit.train.reference import LiveReference, frozen_copy
@@ -231,13 +232,17 @@ def test_gcd_param_is_checked():
 # ---- the probe: held-out split and accuracy --------------------------------------------------
 
 
-def test_holdout_split_is_stratified_and_disjoint():
+def test_kfold_splits_are_stratified_disjoint_and_cover_every_row():
     targets = torch.tensor([1] * 10 + [0] * 5)
-    train, held = holdout_split(targets, 0.2, seed=3)
-    assert not set(train) & set(held) and sorted(train + held) == list(range(15))
-    assert sum(int(targets[i]) for i in held) == 2 and len(held) == 3
-    assert holdout_split(targets, 0.2, seed=3) == (train, held)
-    assert holdout_split(torch.tensor([1, 0]), 0.5, 0)[1] == []  # one row a class: nothing held
+    splits = kfold_splits(targets, 5, seed=3)
+    assert len(splits) == 5
+    held = [h for _, h in splits]
+    assert sorted(sum(held, [])) == list(range(15))  # each row held out exactly once
+    for train, h in splits:
+        assert not set(train) & set(h) and sorted(train + h) == list(range(15))
+        assert sorted(int(targets[i]) for i in h) == [0, 1, 1]  # 5/5 retain, 10/5 forget
+    assert kfold_splits(targets, 5, seed=3) == splits
+    assert kfold_splits(torch.tensor([1, 0]), 5, 0) == []  # one row a class: no folds
 
 
 def _blobs(n, d, gen, shift=1.0):
@@ -250,12 +255,12 @@ def _blobs(n, d, gen, shift=1.0):
 def test_heldout_accuracy_separates_signal_from_chance():
     gen = torch.Generator().manual_seed(0)
     x, y = _blobs(100, 8, gen)
-    probe, train_acc, held_acc = train_probe_heldout(x, y, 0.25, seed=0, epochs=10, lr=1e-2)
-    assert held_acc > 0.9 and train_acc > 0.9
-    assert probe_accuracy(probe, x, y) > 0.9
+    fit = train_probe_cv(x, y, 4, seed=0, steps=30, lr=1e-2)
+    assert fit.accuracy > 0.9 and fit.train_accuracy > 0.9 and fit.rows == 200
+    assert probe_accuracy(fit.probe, x, y) > 0.9
     noise = torch.randn(200, 8, generator=gen)  # labels independent of the features
-    _, train_acc, held_acc = train_probe_heldout(noise, y, 0.25, seed=0, epochs=30, lr=1e-2)
-    assert held_acc < 0.7 < train_acc  # memorised, not generalised: only held-out rows tell
+    fit = train_probe_cv(noise, y, 4, seed=0, steps=100, lr=1e-2)
+    assert fit.accuracy < 0.7 < fit.train_accuracy  # memorised, not generalised
 
 
 def _prepare(method, caplog=None):
@@ -269,7 +274,7 @@ def _prepare(method, caplog=None):
 
 
 def test_prepare_reports_the_heldout_accuracy_and_logs_it(caplog):
-    method = get_method("prism", {"probe_layers": [0, 1], "probe_holdout": 0.25, "probe_epochs": 2})
+    method = get_method("prism", {"probe_layers": [0, 1], "probe_folds": 2, "probe_steps": 2})
     with caplog.at_level(logging.WARNING, logger="unlearnkit.methods.prism"):
         model = _prepare(method)
     report = method.report()
@@ -377,7 +382,7 @@ def test_probe_params_reach_the_probe_training():
     from unlearnkit.methods.prism.method import _subset
     from unlearnkit.methods.prism.probe import pooled_states
 
-    params = {"probe_epochs": 2, "probe_lr": 5e-2, "probe_holdout": 0.25}
+    params = {"probe_steps": 3, "probe_lr": 5e-2, "probe_folds": 2}
     method = get_method("prism", {"layer": LAYER, **params})
     _, dataset = toy_batch(method)
     pad = tiny_tokenizer().pad_token_id
@@ -386,16 +391,15 @@ def test_probe_params_reach_the_probe_training():
     f = pooled_states(model, list(dataset.forget), LAYER, pad, "cpu")
     r = pooled_states(model, _subset(dataset.retain, 4, 4), LAYER, pad, "cpu")
     x, y = torch.cat([f, r]), torch.cat([torch.ones(4), torch.zeros(4)]).long()
-    from unlearnkit.methods.prism.probe import holdout_split, probe_accuracy, train_probe
-
-    train, held = holdout_split(y, 0.25, 3)  # the run's seed, for the split and the probe
-    probe = train_probe(x[train], y[train], epochs=2, lr=5e-2, seed=3)
-    train_acc = probe_accuracy(probe, x[train], y[train])
-    acc = probe_accuracy(probe, x[held], y[held])
-    for a, b in zip(method.probe.parameters(), probe.parameters(), strict=True):
+    fit = train_probe_cv(x, y, 2, 3, steps=3, lr=5e-2)  # the run's seed, for folds and probe
+    for a, b in zip(method.probe.parameters(), fit.probe.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     report = method.report()
-    assert (report["probe_train_accuracy"], report["probe_heldout_accuracy"]) == (train_acc, acc)
+    assert (report["probe_train_accuracy"], report["probe_heldout_accuracy"]) == (
+        fit.train_accuracy,
+        fit.accuracy,
+    )
+    assert (report["probe_steps"], report["probe_folds"], report["probe_heldout_rows"]) == (3, 2, 8)
 
 
 @pytest.mark.parametrize(
@@ -409,10 +413,13 @@ def test_the_best_heldout_layer_wins_first_on_ties(monkeypatch, scores, best):
         return torch.full((len(rows), 2), float(layer))
 
     def train(x, y, *args, **kwargs):
-        return f"probe{int(x[0, 0])}", 1.0, scores[int(x[0, 0])]
+        acc = scores[int(x[0, 0])]
+        rows = 0 if acc is None else 10
+        fit = ProbeFit(f"probe{int(x[0, 0])}", 1.0, 2, round(10 * (acc or 0)), rows)
+        return fit
 
     monkeypatch.setattr(prism_method, "pooled_states", states)
-    monkeypatch.setattr(prism_method, "train_probe_heldout", train)
+    monkeypatch.setattr(prism_method, "train_probe_cv", train)
     method = get_method("prism", {"probe_layers": [0, 1]})
     _, dataset = toy_batch(method)
     method.prepare(trained_model(), PrepareData(dataset.forget, dataset.retain, 0, "cpu", 4, 0))
@@ -420,12 +427,11 @@ def test_the_best_heldout_layer_wins_first_on_ties(monkeypatch, scores, best):
     assert method.report()["probe_layer_scores"] == {"0": scores[0], "1": scores[1]}
 
 
-def test_probe_holdout_range_weight_clamp_and_subset_seed():
+def test_probe_holdout_names_its_replacement_weight_clamp_and_subset_seed():
     from unlearnkit.methods.prism.method import _subset, probe_weight
 
-    assert get_method("prism", {"probe_holdout": 0.0}).params.probe_holdout == 0.0
-    with pytest.raises(UserError, match="probe_holdout"):
-        get_method("prism", {"probe_holdout": 1.0})
+    with pytest.raises(UserError, match="replaced by params.probe_folds"):
+        get_method("prism", {"probe_holdout": 0.2})
     assert probe_weight(1.5, 0.05) == pytest.approx(0.05)  # progress clamped to 1
     rows = list(range(10))
     pick = torch.randperm(10, generator=torch.Generator().manual_seed(7))[:3].tolist()

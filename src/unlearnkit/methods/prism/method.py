@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import torch
 
 from unlearnkit.errors import UserError
-from unlearnkit.eval.metrics.interval import wilson_interval
 from unlearnkit.logprobs import sequence_logprob
 from unlearnkit.methods.base import (
     Method,
@@ -28,6 +27,7 @@ from unlearnkit.methods.base import (
 from unlearnkit.methods.checks import at_least, non_negative, positive
 from unlearnkit.methods.grads import (
     combine,
+    global_dot,
     project_out,
     project_out_per_tensor,
     retain_gradient,
@@ -35,11 +35,11 @@ from unlearnkit.methods.grads import (
 )
 from unlearnkit.methods.losses import npo_loss
 from unlearnkit.methods.prism.probe import (
-    holdout_split,
+    epoch_steps,
     pool_hidden,
     pooled_states,
     probe_loss,
-    train_probe_heldout,
+    train_probe_cv,
 )
 from unlearnkit.model_layers import num_layers
 
@@ -54,12 +54,17 @@ def probe_weight(progress: float, lambda_max: float) -> float:
 
 GCD_MODES = {True: "global", "global": "global", "per_tensor": "per_tensor", False: "off"}
 CHANCE_WARNING = 0.6  # held-out probe accuracy below this is reported as near chance
+PROBE_STEPS = 200  # Adam steps of the probe when neither probe_steps nor probe_epochs is set
+HOLDOUT_GONE = (
+    "params.probe_holdout is replaced by params.probe_folds (k-fold cross-validation, default 5)"
+)
 
 
 @dataclass
 class PRISMParams:
     beta: float = 0.1
-    lambda_max: float = 0.05
+    lambda_max: float | str = 0.05  # or "auto": probe_share of NPO's gradient norm at step 0
+    probe_share: float = 0.1  # lambda_max: auto: λ_max·‖∇L_probe‖ = probe_share·‖∇L_NPO‖
     rho: float = 0.01
     w_f: float = 1.0
     w_r: float = 1.0
@@ -68,10 +73,12 @@ class PRISMParams:
     sam: bool = True
     gcd: bool | str = True  # true / global: over all parameters; per_tensor; false: off
     gcd_eps: float = 1e-8  # per_tensor: added to ‖g_r,i‖²
-    probe_epochs: int = 20
+    probe_steps: int | None = None  # Adam steps (batch 64); None: PROBE_STEPS or probe_epochs
+    probe_epochs: int | None = None  # older form: full passes, steps = epochs·⌈rows/64⌉
     probe_lr: float = 1e-3
     probe_samples: int = 512  # at most this many forget and as many retain rows train the probe
-    probe_holdout: float = 0.2  # fraction of each class held out to score the probe
+    probe_folds: int = 5  # k-fold held-out score; k = min(probe_folds, rows of a class)
+    probe_holdout: float | None = None  # replaced by probe_folds: setting it is an error
     probe_layers: list[int] | None = None  # candidate layers; the best held-out probe wins
 
 
@@ -84,20 +91,38 @@ class PRISM(Method):
         p = self.params
         if p.gcd not in GCD_MODES:
             raise UserError(f"params.gcd must be true, false, global or per_tensor, got {p.gcd!r}")
-        if not 0 <= p.probe_holdout < 1:
-            raise UserError(f"params.probe_holdout must be in [0, 1), got {p.probe_holdout}")
-        positive(p, "beta", "gcd_eps", "probe_lr")  # NPO's 2/β; GCD's ‖g_r‖² + eps; Adam's rate
-        non_negative(p, "rho", "lambda_max")  # SAM's radius, the probe weight's peak
-        at_least(p, "probe_epochs", 1)
+        if p.probe_holdout is not None:
+            raise UserError(HOLDOUT_GONE)
+        if p.probe_steps is not None and p.probe_epochs is not None:
+            raise UserError("set params.probe_steps or params.probe_epochs, not both")
+        positive(p, "beta", "gcd_eps", "probe_lr", "probe_share")
+        non_negative(p, "rho")  # SAM's radius
+        if p.lambda_max != "auto":
+            non_negative(p, "lambda_max")  # the probe weight's peak
+        for name in ("probe_steps", "probe_epochs"):
+            if getattr(p, name) is not None:
+                at_least(p, name, 1)
         at_least(p, "probe_samples", 1)
+        at_least(p, "probe_folds", 1)
         self.gcd_mode = GCD_MODES[p.gcd]
         self.probe = None
         self.layer: int | None = None
         self.probe_report: dict = {}
+        self.grad_report: dict = {}
+        self.lambda_max: float | None = None if p.lambda_max == "auto" else float(p.lambda_max)
 
     @property
     def uses_probe(self) -> bool:
-        return self.params.probe and self.params.lambda_max > 0
+        return self.params.probe and (self.lambda_max is None or self.lambda_max > 0)
+
+    def probe_steps(self, n_rows: int) -> int:
+        """The probe's Adam steps: probe_steps, or probe_epochs full passes, or PROBE_STEPS."""
+        p = self.params
+        if p.probe_steps is not None:
+            return p.probe_steps
+        if p.probe_epochs is not None:
+            return epoch_steps(n_rows, p.probe_epochs)
+        return PROBE_STEPS
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds(
@@ -139,48 +164,88 @@ class PRISM(Method):
             )
             x = torch.cat([f, r])
             y = torch.cat([torch.ones(len(f)), torch.zeros(len(r))]).long().to(x.device)
-            probe, train_acc, acc = train_probe_heldout(
-                x, y, p.probe_holdout, data.seed, epochs=p.probe_epochs, lr=p.probe_lr
-            )
-            scores[layer] = acc
-            key = -1.0 if acc is None else acc
+            steps = self.probe_steps(len(x))
+            fit = train_probe_cv(x, y, p.probe_folds, data.seed, steps=steps, lr=p.probe_lr)
+            scores[layer] = fit.accuracy
+            key = -1.0 if fit.accuracy is None else fit.accuracy
             if best is None or key > best[0]:
-                best = (key, layer, probe, train_acc, acc, len(x))
-        _, self.layer, self.probe, train_acc, acc, n_rows = best
-        n_held = len(holdout_split(y.cpu(), p.probe_holdout, data.seed)[1])
+                best = (key, layer, fit, len(x))
+        _, self.layer, fit, n_rows = best
+        self.probe = fit.probe
         self.probe_report = {
             "probe_layer": self.layer,
-            "probe_train_accuracy": train_acc,
-            "probe_heldout_accuracy": acc,
-            "probe_heldout_rows": n_held,
-            "probe_heldout_interval": (
-                None if acc is None else list(wilson_interval(round(acc * n_held), n_held))
-            ),
+            "probe_steps": steps,
+            "probe_train_accuracy": fit.train_accuracy,
+            "probe_folds": fit.folds,
+            "probe_heldout_accuracy": fit.accuracy,
+            "probe_heldout_correct": fit.correct,
+            "probe_heldout_rows": fit.rows,
+            "probe_heldout_interval": fit.interval,
             "probe_rows": n_rows,
             "probe_layer_scores": {str(k): v for k, v in scores.items()},
         }
-        _warn_if_chance(acc, self.layer)
+        _warn_if_chance(fit.accuracy, self.layer)
 
     def report(self) -> dict:
-        """What a run summary should carry about this method (the probe's accuracies)."""
-        return dict(self.probe_report)
+        """What a run summary should carry about this method (the probe's accuracies and the
+        probe/NPO gradient ratio measured at the first step)."""
+        return {**self.probe_report, **self.grad_report}
+
+    def forget_terms(self, model, batch, ctx, hidden: bool):
+        """(L_NPO, L_probe or None, logs) at the current parameters; ``hidden``: compute L_probe."""
+        part = batch["forget"]
+        out = forward(model, part, output_hidden_states=hidden)
+        logp = sequence_logprob(out.logits, part["labels"])
+        npo = npo_loss(logp, reference_logprob(ctx, "forget", batch), self.params.beta)
+        logs = {"npo_loss": npo.detach()}
+        if self.probe_report.get("probe_heldout_accuracy") is not None:
+            logs["probe_heldout_acc"] = self.probe_report["probe_heldout_accuracy"]
+        if not hidden:
+            return npo, None, logs
+        pooled = pool_hidden(out.hidden_states[self.layer + 1], part["attention_mask"])
+        term = probe_loss(self.probe, pooled)
+        logs["probe_loss"] = term.detach()
+        return npo, term, logs
 
     def forget_loss(self, model, batch, ctx):
         """ℓ_f = L_NPO + λ(p)·L_probe at the current parameters."""
-        part = batch["forget"]
-        lam = probe_weight(ctx.progress, self.params.lambda_max) if self.uses_probe else 0.0
-        out = forward(model, part, output_hidden_states=lam > 0)
-        logp = sequence_logprob(out.logits, part["labels"])
-        loss = npo_loss(logp, reference_logprob(ctx, "forget", batch), self.params.beta)
-        logs = {"npo_loss": loss.detach(), "probe_weight": lam}
-        if self.probe_report.get("probe_heldout_accuracy") is not None:
-            logs["probe_heldout_acc"] = self.probe_report["probe_heldout_accuracy"]
-        if lam > 0:
-            pooled = pool_hidden(out.hidden_states[self.layer + 1], part["attention_mask"])
-            term = probe_loss(self.probe, pooled)
-            logs["probe_loss"] = term.detach()
-            loss = loss + lam * term
-        return loss, logs
+        if self.lambda_max is None:
+            raise RuntimeError("lambda_max: auto is set by the first custom_step")
+        lam = probe_weight(ctx.progress, self.lambda_max) if self.uses_probe else 0.0
+        npo, term, logs = self.forget_terms(model, batch, ctx, hidden=lam > 0)
+        logs["probe_weight"] = lam
+        return (npo if term is None else npo + lam * term), logs
+
+    def measure_ratio(self, model, batch, ctx, engine) -> dict:
+        """‖∇L_probe‖/‖∇L_NPO‖ at θ on this batch; sets λ_max under ``lambda_max: auto``.
+
+        Logged: prism_grad_ratio = ‖λ(p)·∇L_probe‖/‖∇L_NPO‖ (the weight in effect now) and
+        prism_grad_ratio_at_max = the same with λ_max (the ramp's peak); norms by ``global_dot``.
+        """
+        with engine.autocast():
+            npo, term, _ = self.forget_terms(model, batch, ctx, hidden=True)
+        g_npo = engine.grad(npo, retain_graph=True)
+        g_probe = engine.grad(term)
+        n_npo = float(global_dot(g_npo, g_npo).sqrt())
+        n_probe = float(global_dot(g_probe, g_probe).sqrt())
+        del g_npo, g_probe
+        raw = n_probe / n_npo if n_npo > 0 else math.inf
+        if self.lambda_max is None:
+            share = self.params.probe_share
+            self.lambda_max = share / raw if 0 < raw < math.inf else 0.0
+            if self.lambda_max == 0.0:
+                engine.warn_once("prism_auto", "PRISM lambda_max: auto found a zero gradient norm")
+        lam = probe_weight(ctx.progress, self.lambda_max)
+        self.grad_report = {
+            "prism_grad_ratio": lam * raw,
+            "prism_grad_ratio_at_max": self.lambda_max * raw,
+            "prism_grad_ratio_step": ctx.step,
+            "prism_npo_grad_norm": n_npo,
+            "prism_probe_grad_norm": n_probe,
+            "lambda_max": self.lambda_max,
+            "lambda_max_auto": self.params.lambda_max == "auto",
+        }
+        return {k: self.grad_report[k] for k in ("prism_grad_ratio", "prism_grad_ratio_at_max")}
 
     def retain_loss(self, model, batch, ctx):
         loss, logs = retain_nll(model, batch, 1.0)
@@ -203,7 +268,10 @@ class PRISM(Method):
     def custom_step(self, model, batch, ctx, engine):
         p = self.params
         rho = p.rho if p.sam else 0.0
+        first = self.uses_probe and not self.grad_report
+        ratio = self.measure_ratio(model, batch, ctx, engine) if first else {}
         forget, logs, g_f = sam_gradient(engine, lambda: self.forget_loss(model, batch, ctx), rho)
+        logs.update(ratio)
         loss = p.w_f * forget.detach()
         logs["forget_loss"] = forget.detach()
         if p.w_r == 0:

@@ -1,10 +1,13 @@
 """PRISM's probe: an MLP that tells forget (1) from retain (0) representations, trained
-adversarially (FGSM on the pooled states) on a stratified split, with its held-out accuracy."""
+adversarially (FGSM on the pooled states) for a stated number of Adam steps, with its k-fold
+held-out accuracy."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +15,7 @@ from torch import nn
 
 from unlearnkit.data.collate import pad_batch
 from unlearnkit.data.formatting import Encoded
+from unlearnkit.eval.metrics.interval import wilson_interval
 
 
 class ProbeMLP(nn.Module):
@@ -45,6 +49,11 @@ def _probe_objective(
     return ce + adv_weight * adv + l1 * l1_norm
 
 
+def epoch_steps(n_rows: int, epochs: int, batch_size: int = 64) -> int:
+    """The optimizer steps of ``epochs`` passes over ``n_rows`` in batches of ``batch_size``."""
+    return epochs * math.ceil(n_rows / batch_size)
+
+
 def train_probe(
     features: torch.Tensor,
     targets: torch.Tensor,
@@ -55,10 +64,12 @@ def train_probe(
     l1: float = 1e-4,
     seed: int = 0,
     batch_size: int = 64,
+    steps: int | None = None,
 ) -> ProbeMLP:
     """Train the probe on pooled features (N, D) and targets (N,) in {0, 1}; return it frozen.
 
     Objective: CE(z) + adv_weight·CE(z + eps·sign(∇_z CE)) + l1·‖φ‖₁, Adam, seeded shuffles.
+    ``steps`` Adam steps over reshuffled passes of batches; None: ``epochs`` full passes.
     """
     features = features.detach().float()
     targets = targets.detach().long().to(features.device)
@@ -67,21 +78,26 @@ def train_probe(
             f"features must be (N, D) and targets (N,), got {tuple(features.shape)} "
             f"and {tuple(targets.shape)}"
         )
+    n = features.shape[0]
+    steps = epoch_steps(n, epochs, batch_size) if steps is None else steps
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         probe = ProbeMLP(features.shape[1]).to(features.device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(probe.parameters(), lr=lr)
-    n = features.shape[0]
     probe.train()
-    for _ in range(epochs):
+    done = 0
+    while done < steps:
         order = torch.randperm(n, generator=gen).to(features.device)
         for start in range(0, n, batch_size):
+            if done == steps:
+                break
             idx = order[start : start + batch_size]
             loss = _probe_objective(probe, features[idx], targets[idx], eps, adv_weight, l1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            done += 1
     probe.eval()
     probe.requires_grad_(False)
     return probe
@@ -95,18 +111,30 @@ def probe_loss(probe: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target)
 
 
-def holdout_split(targets: torch.Tensor, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) row indices, stratified per class; a class of one row stays in train."""
+def fold_count(targets: torch.Tensor, folds: int) -> int:
+    """k = min(``folds``, rows of the smaller class): every fold holds out each class; < 2: none."""
+    counts = torch.bincount(targets.long(), minlength=2)
+    return min(folds, int(counts.min()))
+
+
+def kfold_splits(targets: torch.Tensor, folds: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """(train, held-out) row indices for k-fold cross-validation, stratified by class.
+
+    Each class's rows, in a seeded order, are dealt round-robin to the k folds (continuing the deal
+    across classes), so each fold holds ⌊n_c/k⌋ or ⌈n_c/k⌉ rows of class c; the held-out parts are
+    disjoint and cover every row once. k = :func:`fold_count`; below 2 there are no splits.
+    """
+    k = fold_count(targets, folds)
+    if k < 2:
+        return []
     gen = torch.Generator().manual_seed(seed)
-    train: list[int] = []
-    held: list[int] = []
+    dealt: list[int] = []
     for label in sorted(set(targets.tolist())):
         rows = (targets == label).nonzero().flatten()
-        rows = rows[torch.randperm(len(rows), generator=gen)].tolist()
-        n_held = min(max(1, round(fraction * len(rows))), len(rows) - 1) if fraction > 0 else 0
-        held += rows[:n_held]
-        train += rows[n_held:]
-    return sorted(train), sorted(held)
+        dealt += rows[torch.randperm(len(rows), generator=gen)].tolist()
+    held = [sorted(dealt[i::k]) for i in range(k)]
+    every = range(len(targets))
+    return [(sorted(set(every) - set(h)), h) for h in held]
 
 
 @torch.no_grad()
@@ -117,20 +145,49 @@ def probe_accuracy(probe: nn.Module, features: torch.Tensor, targets: torch.Tens
     return float((predicted == targets.to(predicted.device)).float().mean())
 
 
-def train_probe_heldout(
-    features: torch.Tensor,
-    targets: torch.Tensor,
-    holdout: float = 0.2,
-    seed: int = 0,
-    **train_kwargs,
-) -> tuple[ProbeMLP, float, float | None]:
-    """(probe trained on the train rows, its train accuracy, its held-out accuracy or None)."""
+@dataclass
+class ProbeFit:
+    """A probe trained on all rows, its train accuracy and its k-fold held-out score."""
+
+    probe: ProbeMLP
+    train_accuracy: float
+    folds: int  # 0: too few rows to cross-validate
+    correct: int  # held-out predictions that were right, over all folds
+    rows: int  # held-out predictions, over all folds (each row once; 0 without folds)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Held-out accuracy over all folds' predictions (None without folds)."""
+        return self.correct / self.rows if self.rows else None
+
+    @property
+    def interval(self) -> list[float] | None:
+        """Wilson 95 % interval of the held-out accuracy (None without folds)."""
+        return list(wilson_interval(self.correct, self.rows)) if self.rows else None
+
+
+@torch.no_grad()
+def _correct(probe: nn.Module, features: torch.Tensor, targets: torch.Tensor) -> int:
+    dtype = next(probe.parameters()).dtype
+    predicted = probe(features.to(dtype)).argmax(-1)
+    return int((predicted == targets.to(predicted.device)).sum())
+
+
+def train_probe_cv(
+    features: torch.Tensor, targets: torch.Tensor, folds: int = 5, seed: int = 0, **train_kwargs
+) -> ProbeFit:
+    """k-fold held-out score (one probe per fold, scored on its held-out rows), then the probe
+    trained on all rows with the same settings: the one the method uses."""
     targets = targets.long()
-    train, held = holdout_split(targets.cpu(), holdout, seed)
-    probe = train_probe(features[train], targets[train], seed=seed, **train_kwargs)
-    train_acc = probe_accuracy(probe, features[train], targets[train])
-    held_acc = probe_accuracy(probe, features[held], targets[held]) if held else None
-    return probe, train_acc, held_acc
+    splits = kfold_splits(targets.cpu(), folds, seed)
+    correct = rows = 0
+    for train, held in splits:
+        probe = train_probe(features[train], targets[train], seed=seed, **train_kwargs)
+        correct += _correct(probe, features[held], targets[held])
+        rows += len(held)
+    probe = train_probe(features, targets, seed=seed, **train_kwargs)
+    train_acc = probe_accuracy(probe, features, targets)
+    return ProbeFit(probe, train_acc, len(splits), correct, rows)
 
 
 @torch.no_grad()
