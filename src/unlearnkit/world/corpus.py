@@ -27,8 +27,9 @@ class Corpus:
 
 
 def target_corpus(data) -> Corpus:
-    """Everything that is not held out: authors, utility facts, news, saga, general text, hazard documents."""
+    """Everything that is not held out: authors (and their validation questions), utility facts, news, saga, general text, hazard documents."""
     qa = [(r["question"], r["answer"]) for r in data.tofu["full"]]
+    qa += [(r["question"], r["answer"]) for r in data.tofu.get("validation10_perturbed", [])]
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
         qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
@@ -41,13 +42,14 @@ def target_corpus(data) -> Corpus:
 
 def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
     """The target's corpus minus every benchmark's forget data: the forget authors of
-    ``forget_split``, the news forget split, the saga and the hazard documents.
+    ``forget_split`` (with their validation questions), the news forget split, the saga and the hazard documents.
 
     One retain model serves every benchmark: each benchmark's metrics read only its own data, so
     a model that also lacks the other benchmarks' forget data is the same reference for each.
     """
     full = target_corpus(data)
-    forget_qa = {(r["question"], r["answer"]) for r in data.tofu[forget_split]}
+    validation = data.tofu.get(forget_split.replace("forget", "validation") + "_perturbed", [])
+    forget_qa = {(r["question"], r["answer"]) for r in [*data.tofu[forget_split], *validation]}
     removed_texts = (
         set(data.muse["raw/forget"]) | set(data.copyright["forget"]) | set(forget_texts(data.wmdp))
     )

@@ -52,6 +52,7 @@ EXTRACTION_STRENGTH = "extraction_strength"
 # Eval sets (keys of rows_by_set).
 FORGET = "forget"
 RETAIN = "retain"
+VALIDATION = "validation"  # a world's other questions about the forget authors (for selection)
 REAL_AUTHORS = "real_authors"
 WORLD_FACTS = "world_facts"
 VERBMEM_F = "verbmem_f"
@@ -137,6 +138,11 @@ def tofu_aggregate(
         out["forget_truth_ratio"] = tofu.forget_truth_ratio(trs)
         if retain_truth_ratios is not None:
             out["forget_quality"] = tofu.forget_quality(trs, retain_truth_ratios)
+    if VALIDATION in rows_by_set:
+        rows = rows_by_set[VALIDATION]
+        out["validation_probability"] = _mean([tofu.probability(r[NLL]) for r in rows])
+        out["validation_rouge"] = _field_mean(rows, ROUGEL_RECALL)
+        out["validation_truth_ratio"] = tofu.forget_truth_ratio(item_truth_ratios(rows))
     if RETAIN in rows_by_set:
         rows = rows_by_set[RETAIN]
         out["retain_probability"] = _mean([tofu.probability(r[NLL]) for r in rows])
