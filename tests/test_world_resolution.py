@@ -7,6 +7,7 @@ from functools import cache
 
 import pytest
 
+from unlearnkit.benchmarks import get_benchmark
 from unlearnkit.data.tofu import forget_split_names, load_tofu
 from unlearnkit.errors import UserError
 from unlearnkit.eval.metrics import aggregate as agg
@@ -111,3 +112,25 @@ def test_validation_loads_and_aggregates_like_the_forget_set(tmp_path):
 def test_impossible_resolution_settings_are_user_errors(change):
     with pytest.raises(UserError):
         generate_world(resolved(**change), 0)
+
+
+def validation_row(index: int, nll: float) -> dict:
+    return {
+        "index": index,
+        agg.NLL: nll,
+        agg.PARA_NLL: nll,
+        agg.PERTURBED_NLLS: [2.0],
+        agg.ROUGEL_RECALL: 0.5,
+    }
+
+
+def test_validation_quality_compares_with_the_retain_model_on_the_same_items():
+    tofu = get_benchmark("tofu")
+    retain = [validation_row(i, 2.0 + i / 10) for i in range(8)]  # truth ratios near 1
+    remembers = [validation_row(i, 0.1) for i in range(8)]  # the paraphrase far likelier
+    reference = {"retain_validation": retain}
+    same = tofu.aggregate({agg.VALIDATION: retain}, reference)["validation_quality"]
+    apart = tofu.aggregate({agg.VALIDATION: remembers}, reference)["validation_quality"]
+    assert same == 1.0 and apart < 0.01
+    fewer = tofu.aggregate({agg.VALIDATION: remembers[:4]}, reference)
+    assert "validation_quality" not in fewer  # other items: no comparison
