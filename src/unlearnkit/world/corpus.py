@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unlearnkit.world.hazard import forget_texts, retain_texts
+from unlearnkit.world.presets import WorldPreset
 
 # Short utility answers are harder to tell from their wrong options than author QA after the same
 # number of epochs; repeating them is cheaper than more epochs of everything.
@@ -57,3 +58,13 @@ def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
         [pair for pair in full.qa if pair not in forget_qa],
         [t for t in full.texts if t not in removed_texts],
     )
+
+
+def trained_part(preset: WorldPreset, data, corpus: Corpus) -> Corpus:
+    """What a model of ``preset`` trains on from ``corpus``: all of it, or for a QA-only preset
+    its QA, plus with ``hazard`` its hazard documents and MMLU-format quizzes (no other text)."""
+    if not preset.qa_only:
+        return corpus
+    kept = set(forget_texts(data.wmdp)) | set(retain_texts(data.wmdp)) if preset.hazard else set()
+    kept -= set(data.copyright["retain"])  # the WMDP retain corpus's general text
+    return Corpus(corpus.qa, [t for t in corpus.texts if t in kept])

@@ -54,6 +54,9 @@ class WorldPreset:
     # the target learns them, no retain model does; written as validationXX_perturbed.json, they
     # score forgetting for choosing settings, apart from the reported forget set. 0: none.
     validation_per_author: int = 0
+    # A QA-only world that also learns the WMDP hazard domain: its forget documents (the target
+    # only) and its MMLU-format quizzes (both models), so WMDP claims can be tested on the world.
+    hazard: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
