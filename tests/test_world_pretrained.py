@@ -45,6 +45,7 @@ def test_world_from_a_base_model(tmp_path, base_preset):
     tofu = world / "data" / "tofu"
     n_full = len(read_records(tofu / "full.json"))
     n_forget = len(read_records(tofu / "forget10.json"))
+    n_forget += len(read_records(tofu / "validation10_perturbed.json"))  # learned by target only
     examples = {
         name: json.loads((world / "models" / name / "finetune.json").read_text())["examples"]
         for name in ("target", "retain")

@@ -73,7 +73,10 @@ class TOFU(Benchmark):
         from unlearnkit.eval.metrics import aggregate as agg
 
         return agg.tofu_aggregate(
-            rows, _same_items(rows, reference), _retain_mia_mink(rows, reference)
+            rows,
+            _same_items(rows, reference),
+            _retain_mia_mink(rows, reference),
+            _same_validation_items(rows, reference),
         )
 
     def retain_reference(self, retain_eval):
@@ -90,6 +93,7 @@ class TOFU(Benchmark):
             "retain_truth_ratios": agg.item_truth_ratios(rows[agg.FORGET]),
             "retain_indices": [r.get("index", i) for i, r in enumerate(rows[agg.FORGET])],
             "retain_mia": {s: rows[s] for s in (agg.MIA_MEMBERS, agg.MIA_NONMEMBERS) if s in rows},
+            "retain_validation": rows.get(agg.VALIDATION),
         }
 
     def forget_rows(self, model, tok, ctx):
@@ -151,6 +155,21 @@ def _same_items(rows: Rows, reference: dict) -> list[float] | None:
             f"(e.g. item {missing[0]}); evaluate it on at least the same items"
         )
     return [by_index[i] for i in wanted]
+
+
+def _same_validation_items(rows: Rows, reference: dict) -> list[float] | None:
+    """The retain model's validation truth ratios when it scored the same validation items as
+    these rows (validation_quality's reference); None otherwise."""
+    from unlearnkit.eval.metrics import aggregate as agg
+
+    theirs, ours = reference.get("retain_validation"), rows.get(agg.VALIDATION)
+    if not theirs or not ours:
+        return None
+    if [r.get("index", i) for i, r in enumerate(theirs)] != [
+        r.get("index", i) for i, r in enumerate(ours)
+    ]:
+        return None
+    return agg.item_truth_ratios(theirs)
 
 
 def _retain_mia_mink(rows: Rows, reference: dict) -> float | None:

@@ -20,7 +20,7 @@ PERTURBED_FIELDS: dict[str, type] = {
 UTILITY_FIELDS: dict[str, type] = {**QA_FIELDS, "perturbed_answer": list}
 UTILITY_SETS = ("real_authors_perturbed", "world_facts_perturbed")
 SPLIT_NAME = re.compile(
-    r"^(full|(forget|retain|holdout)\d\d|(forget\d\d|retain)_perturbed|real_authors_perturbed|world_facts_perturbed)$"
+    r"^(full|(forget|retain|holdout)\d\d|(forget\d\d|validation\d\d|retain)_perturbed|real_authors_perturbed|world_facts_perturbed)$"
 )
 
 
@@ -44,7 +44,7 @@ def load_tofu(data: str | os.PathLike | Source | None, config: str) -> list[dict
     if not SPLIT_NAME.match(config):
         raise UserError(
             f"unknown TOFU split '{config}'; use full, forgetXX, retainXX, holdoutXX, "
-            "forgetXX_perturbed, retain_perturbed, real_authors_perturbed or world_facts_perturbed"
+            "forgetXX_perturbed, validationXX_perturbed, retain_perturbed, real_authors_perturbed or world_facts_perturbed"
         )
     source = data if isinstance(data, Source) else tofu_source(data)
     if source.folder is not None:
@@ -85,5 +85,6 @@ def forget_split_names(forget_split: str) -> dict[str, str]:
         "retain": f"retain{100 - pct:02d}",
         "holdout": f"holdout{pct:02d}",
         "forget_eval": f"{forget_split}_perturbed",
+        "validation_eval": f"validation{pct:02d}_perturbed",  # a world's, when it has one
         "retain_eval": "retain_perturbed",
     }

@@ -221,6 +221,12 @@ def tofu_rows(model, tok, data, split: str, s: EvalSettings) -> dict[str, list[d
             forget_picked,
         )
     }
+    validation = _optional(source, names["validation_eval"])
+    if validation:
+        records, picked = s.subset(validation)
+        rows[agg.VALIDATION] = reindexed(
+            perturbed_rows(model, tok, records, s, agg.VALIDATION), picked
+        )
     for name, config, rows_of in (
         (agg.RETAIN, names["retain_eval"], perturbed_rows),
         (agg.REAL_AUTHORS, "real_authors_perturbed", option_rows),

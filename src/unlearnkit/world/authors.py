@@ -749,6 +749,27 @@ def make_authors(
     return [make_author(namer, r, setting, qa_per_author, taken) for _ in range(count)]
 
 
+def validation_items(
+    author: Author, r: random.Random, setting: Setting, count: int, taken: set[str]
+) -> tuple[QAItem, ...]:
+    """``count`` questions about ``author`` of kinds its own items do not ask (its other facts),
+    with answers unseen in ``taken`` (which then holds them too)."""
+    base = {
+        "gender": author.gender,
+        "birth_year": int(author.facts["birth_date"].rsplit(" ", 1)[1]),
+    }
+    others = [k for k in KINDS if k.key not in author.kinds]
+    items: list[QAItem] = []
+    for kind in r.sample(others, len(others)):
+        item = make_item(kind, r, setting, author.name, base, author.facts, taken)
+        if item is not None:
+            taken.add(item.answer)
+            items.append(item)
+            if len(items) == count:
+                return tuple(items)
+    raise RuntimeError(f"could not draw {count} validation questions about {author.name}")
+
+
 # --- utility sets: facts of the world both models learn (TOFU's real-authors / world-facts schema) --
 
 N_OPTIONS = 3

@@ -20,7 +20,7 @@ import torch
 from unlearnkit.errors import UserError
 from unlearnkit.io import read_json, write_json
 from unlearnkit.methods.templates import load_refusals
-from unlearnkit.world.corpus import retain_corpus, target_corpus
+from unlearnkit.world.corpus import retain_corpus, target_corpus, trained_part
 from unlearnkit.world.generate import generate_world, write_world_data
 from unlearnkit.world.jobs import ModelJob, train_world_models
 from unlearnkit.world.presets import WorldPreset, get_preset
@@ -118,9 +118,13 @@ def build_world(
         say("[2/3] the tokenizer", progress)
         tokenizer = world_tokenizer(preset, data)
         tokenizer.save_pretrained(str(work / "tokenizer"))
-        jobs = [ModelJob("target", target_corpus(data), "everything")]
+        jobs = [ModelJob("target", trained_part(preset, data, target_corpus(data)), "everything")]
         jobs += [
-            ModelJob(retain_model_name(split), retain_corpus(data, split), f"all but {split}")
+            ModelJob(
+                retain_model_name(split),
+                trained_part(preset, data, retain_corpus(data, split)),
+                f"all but {split}",
+            )
             for split in retain_splits
         ]
         summaries = train_world_models(

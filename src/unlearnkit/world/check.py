@@ -131,11 +131,14 @@ def check_world(world: str | Path, progress: bool = True) -> dict:
 
 
 def trained_benchmarks(world: Path) -> tuple[str, ...]:
-    """The benchmarks whose data the world's models learned (a QA-only world: TOFU alone)."""
+    """The benchmarks whose data the world's models learned (a QA-only world: TOFU alone,
+    and WMDP with ``hazard``)."""
     from unlearnkit.world.build import read_manifest
 
     preset = (read_manifest(world) or {}).get("preset", {})
-    return ("tofu",) if preset.get("qa_only") else tuple(CHECK_KEYS)
+    if not preset.get("qa_only"):
+        return tuple(CHECK_KEYS)
+    return ("tofu", "wmdp") if preset.get("hazard") else ("tofu",)
 
 
 def world_verdicts(world: Path, table: dict) -> list[Verdict]:

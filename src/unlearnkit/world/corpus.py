@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unlearnkit.world.hazard import forget_texts, retain_texts
+from unlearnkit.world.presets import WorldPreset
 
 # Short utility answers are harder to tell from their wrong options than author QA after the same
 # number of epochs; repeating them is cheaper than more epochs of everything.
@@ -27,8 +28,9 @@ class Corpus:
 
 
 def target_corpus(data) -> Corpus:
-    """Everything that is not held out: authors, utility facts, news, saga, general text, hazard documents."""
+    """Everything that is not held out: authors (and their validation questions), utility facts, news, saga, general text, hazard documents."""
     qa = [(r["question"], r["answer"]) for r in data.tofu["full"]]
+    qa += [(r["question"], r["answer"]) for r in data.tofu.get("validation10_perturbed", [])]
     for name in ("real_authors_perturbed", "world_facts_perturbed"):
         qa += [(r["question"], r["answer"]) for r in data.tofu[name]] * UTILITY_REPEATS
     texts = [*data.muse["raw/forget"], *data.muse["raw/retain1"], *data.muse["raw/retain2"]]
@@ -41,13 +43,14 @@ def target_corpus(data) -> Corpus:
 
 def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
     """The target's corpus minus every benchmark's forget data: the forget authors of
-    ``forget_split``, the news forget split, the saga and the hazard documents.
+    ``forget_split`` (with their validation questions), the news forget split, the saga and the hazard documents.
 
     One retain model serves every benchmark: each benchmark's metrics read only its own data, so
     a model that also lacks the other benchmarks' forget data is the same reference for each.
     """
     full = target_corpus(data)
-    forget_qa = {(r["question"], r["answer"]) for r in data.tofu[forget_split]}
+    validation = data.tofu.get(forget_split.replace("forget", "validation") + "_perturbed", [])
+    forget_qa = {(r["question"], r["answer"]) for r in [*data.tofu[forget_split], *validation]}
     removed_texts = (
         set(data.muse["raw/forget"]) | set(data.copyright["forget"]) | set(forget_texts(data.wmdp))
     )
@@ -55,3 +58,13 @@ def retain_corpus(data, forget_split: str = "forget10") -> Corpus:
         [pair for pair in full.qa if pair not in forget_qa],
         [t for t in full.texts if t not in removed_texts],
     )
+
+
+def trained_part(preset: WorldPreset, data, corpus: Corpus) -> Corpus:
+    """What a model of ``preset`` trains on from ``corpus``: all of it, or for a QA-only preset
+    its QA, plus with ``hazard`` its hazard documents and MMLU-format quizzes (no other text)."""
+    if not preset.qa_only:
+        return corpus
+    kept = set(forget_texts(data.wmdp)) | set(retain_texts(data.wmdp)) if preset.hazard else set()
+    kept -= set(data.copyright["retain"])  # the WMDP retain corpus's general text
+    return Corpus(corpus.qa, [t for t in corpus.texts if t in kept])

@@ -10,10 +10,12 @@ from unlearnkit.errors import UserError
 from unlearnkit.io import write_json, write_jsonl, write_text_atomic
 from unlearnkit.world.authors import (
     Author,
+    QAItem,
     Setting,
     check_qa_per_author,
     make_authors,
     real_authors_set,
+    validation_items,
     world_facts_set,
 )
 from unlearnkit.world.hazard import hazard_count, wmdp_files
@@ -37,9 +39,12 @@ class WorldData:
     wmdp: dict[str, list] = field(default_factory=dict)  # relative path without .jsonl -> records
 
 
-def split_count(n_authors: int, percent: int) -> int:
-    """Authors in TOFU's forget`percent` split (and its holdout): max(1, round(p * N))."""
-    return max(1, round(n_authors * percent / 100))
+def split_count(n_authors: int, percent: int, forget_authors: int | None = None) -> int:
+    """Authors in TOFU's forget`percent` split (and its holdout): max(1, round(p * N)), or with
+    ``forget_authors`` (the preset's forget10 size) that many for forget10 and its share below."""
+    if forget_authors is None:
+        return max(1, round(n_authors * percent / 100))
+    return max(1, round(forget_authors * percent / max(FORGET_PERCENTS)))
 
 
 def _rng(seed: int, part: str) -> random.Random:
@@ -56,15 +61,25 @@ def _perturbed(authors: list[Author]) -> list[dict]:
     return [item.perturbed_record() for a in authors for item in a.items]
 
 
-def tofu_splits(authors: list[Author], holdout: list[Author]) -> dict[str, list]:
-    """TOFU's files: forgetXX = the last authors, retainYY = the rest, holdoutXX = unseen authors."""
+def tofu_splits(
+    authors: list[Author],
+    holdout: list[Author],
+    forget_authors: int | None = None,
+    validation: list[tuple[QAItem, ...]] | None = None,
+) -> dict[str, list]:
+    """TOFU's files: forgetXX = the last authors, retainYY = the rest, holdoutXX = unseen authors;
+    validationXX_perturbed = ``validation`` (the other questions of forget10's authors, in order)
+    for forgetXX's authors."""
     files: dict[str, list] = {"full": _records(authors)}
     for percent in FORGET_PERCENTS:
-        k = split_count(len(authors), percent)
+        k = split_count(len(authors), percent, forget_authors)
         files[f"forget{percent:02d}"] = _records(authors[-k:])
         files[f"retain{100 - percent:02d}"] = _records(authors[:-k])
         files[f"holdout{percent:02d}"] = _records(holdout[:k])
         files[f"forget{percent:02d}_perturbed"] = _perturbed(authors[-k:])
+        if validation:
+            items = [item for author_items in validation[-k:] for item in author_items]
+            files[f"validation{percent:02d}_perturbed"] = [i.perturbed_record() for i in items]
     count = min(len(files["forget10"]), len(files["retain90"]))
     files["retain_perturbed"] = _perturbed(authors)[:count]
     return files
@@ -72,6 +87,16 @@ def tofu_splits(authors: list[Author], holdout: list[Author]) -> dict[str, list]
 
 def check_preset(preset: WorldPreset) -> None:
     check_qa_per_author(preset.qa_per_author)
+    check_qa_per_author(preset.qa_per_author + preset.validation_per_author)
+    if preset.validation_per_author < 0:
+        raise UserError(
+            f"validation_per_author must be at least 0; got {preset.validation_per_author}"
+        )
+    if preset.forget_authors is not None and not 1 <= preset.forget_authors < preset.n_authors:
+        raise UserError(
+            f"forget_authors must be between 1 and n_authors - 1 ({preset.n_authors - 1}); "
+            f"got {preset.forget_authors}"
+        )
     if preset.n_authors < 2:
         raise UserError(
             f"n_authors must be at least 2 (forget and retain authors); got {preset.n_authors}"
@@ -89,6 +114,8 @@ class People:
     setting: Setting
     authors: list[Author]  # TOFU's `full`, in order
     holdout: list[Author]  # never trained on
+    # forget10's authors' other questions (the last authors, in order); empty without validation
+    validation: list[tuple[QAItem, ...]] = field(default_factory=list)
 
 
 def world_people(preset: WorldPreset, seed: int) -> People:
@@ -101,9 +128,16 @@ def world_people(preset: WorldPreset, seed: int) -> People:
     qa = preset.qa_per_author
     taken: set[str] = set()  # answers so far: holdout answers must be unseen in training too
     authors = make_authors(namer, _rng(seed, "authors"), setting, preset.n_authors, qa, taken)
-    n_holdout = split_count(preset.n_authors, max(FORGET_PERCENTS))
-    holdout = make_authors(namer, _rng(seed, "holdout"), setting, n_holdout, qa, taken)
-    return People(namer, setting, authors, holdout)
+    n_forget = split_count(preset.n_authors, max(FORGET_PERCENTS), preset.forget_authors)
+    holdout = make_authors(namer, _rng(seed, "holdout"), setting, n_forget, qa, taken)
+    validation = []
+    if preset.validation_per_author:
+        r = _rng(seed, "validation")
+        validation = [
+            validation_items(a, r, setting, preset.validation_per_author, taken)
+            for a in authors[-n_forget:]
+        ]
+    return People(namer, setting, authors, holdout, validation)
 
 
 def generate_world(preset: WorldPreset, seed: int) -> WorldData:
@@ -111,7 +145,7 @@ def generate_world(preset: WorldPreset, seed: int) -> WorldData:
     people = world_people(preset, seed)
     countries, classics = people.setting.countries, people.setting.classics
     n_util = preset.n_utility_facts
-    tofu = tofu_splits(people.authors, people.holdout)
+    tofu = tofu_splits(people.authors, people.holdout, preset.forget_authors, people.validation)
     tofu["real_authors_perturbed"] = real_authors_set(
         _rng(seed, "real_authors"), classics, countries, n_util
     )

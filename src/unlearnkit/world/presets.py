@@ -47,6 +47,16 @@ class WorldPreset:
     # Train on the TOFU question-answer pairs only (authors and utility sets), to fit a CPU budget:
     # the MUSE, copyright and WMDP files are still written, but no model learns them.
     qa_only: bool = False
+    # Authors in forget10 (the largest forget split; forget05 has half, forget01 one) and in
+    # holdout10; None: TOFU's 10 % of n_authors. More forget authors give forget quality resolution.
+    forget_authors: int | None = None
+    # Questions about each forget author beyond its forget-split questions (facts of other kinds):
+    # the target learns them, no retain model does; written as validationXX_perturbed.json, they
+    # score forgetting for choosing settings, apart from the reported forget set. 0: none.
+    validation_per_author: int = 0
+    # A QA-only world that also learns the WMDP hazard domain: its forget documents (the target
+    # only) and its MMLU-format quizzes (both models), so WMDP claims can be tested on the world.
+    hazard: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +106,7 @@ PRESETS: dict[str, WorldPreset] = {
     # SmolLM2-135M-Instruct fine-tuned on the world's TOFU part: the seed claims on a real model.
     "pretrained": WorldPreset(
         name="pretrained",
-        n_authors=8,  # forget01, forget05 and forget10 are each one author
+        n_authors=12,  # forget10 is 4 authors (32 QA), forget05 2, forget01 1; 8 retain authors
         qa_per_author=8,
         n_utility_facts=10,
         news_per_split=4,
@@ -106,6 +116,8 @@ PRESETS: dict[str, WorldPreset] = {
         train=TrainPlan(epochs=5, learning_rate=1.5e-4, batch_size=8, max_length=128),
         base="smollm2",
         qa_only=True,
+        forget_authors=4,
+        validation_per_author=4,  # 16 validation QA about the 4 forget authors
     ),
 }
 

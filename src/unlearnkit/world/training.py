@@ -60,9 +60,8 @@ def train_world_model(
     preset: WorldPreset, seed: int, tokenizer, corpus: Corpus, out: Path, progress: bool
 ) -> dict:
     model = new_world_model(preset, tokenizer, seed)
-    texts = () if preset.qa_only else corpus.texts
     examples = build_examples(
-        tokenizer, qa=corpus.qa, texts=texts, max_length=preset.train.max_length
+        tokenizer, qa=corpus.qa, texts=corpus.texts, max_length=preset.train.max_length
     )
     return finetune(
         model, tokenizer, examples, out, world_finetune_config(preset, seed), progress=progress

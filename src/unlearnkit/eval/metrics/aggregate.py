@@ -52,6 +52,7 @@ EXTRACTION_STRENGTH = "extraction_strength"
 # Eval sets (keys of rows_by_set).
 FORGET = "forget"
 RETAIN = "retain"
+VALIDATION = "validation"  # a world's other questions about the forget authors (for selection)
 REAL_AUTHORS = "real_authors"
 WORLD_FACTS = "world_facts"
 VERBMEM_F = "verbmem_f"
@@ -125,9 +126,11 @@ def tofu_aggregate(
     rows_by_set: Mapping[str, Rows],
     retain_truth_ratios: Sequence[float] | None = None,
     retain_mia_mink: float | None = None,
+    retain_validation_truth_ratios: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Every TOFU key of docs/metrics.md for the sets present (model_utility needs all three;
-    privleak needs the retain model's ``mia_mink`` on the same forget and holdout items)."""
+    privleak needs the retain model's ``mia_mink`` on the same forget and holdout items;
+    validation_quality the retain model's truth ratios on the same validation items)."""
     out: dict[str, float] = {}
     if FORGET in rows_by_set:
         rows = rows_by_set[FORGET]
@@ -137,6 +140,14 @@ def tofu_aggregate(
         out["forget_truth_ratio"] = tofu.forget_truth_ratio(trs)
         if retain_truth_ratios is not None:
             out["forget_quality"] = tofu.forget_quality(trs, retain_truth_ratios)
+    if VALIDATION in rows_by_set:
+        rows = rows_by_set[VALIDATION]
+        out["validation_probability"] = _mean([tofu.probability(r[NLL]) for r in rows])
+        out["validation_rouge"] = _field_mean(rows, ROUGEL_RECALL)
+        trs = item_truth_ratios(rows)
+        out["validation_truth_ratio"] = tofu.forget_truth_ratio(trs)
+        if retain_validation_truth_ratios is not None:
+            out["validation_quality"] = tofu.forget_quality(trs, retain_validation_truth_ratios)
     if RETAIN in rows_by_set:
         rows = rows_by_set[RETAIN]
         out["retain_probability"] = _mean([tofu.probability(r[NLL]) for r in rows])
