@@ -50,6 +50,8 @@ def eval_settings(cfg: RunConfig, progress: bool = True) -> EvalSettings:
         progress=progress,
         max_items=cfg.eval.max_items,
         convention=cfg.eval.convention,
+        system_prompt=cfg.eval.system_prompt,
+        date_string=cfg.eval.date_string,
     )
 
 

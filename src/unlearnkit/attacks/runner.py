@@ -162,6 +162,8 @@ def context_from_config(
         max_length=cfg.train.max_length,
         progress=progress,
         convention=getattr(cfg.eval, "convention", "unlearnkit"),
+        system_prompt=getattr(cfg.eval, "system_prompt", None),
+        date_string=getattr(cfg.eval, "date_string", None),
     )
     return AttackContext(
         benchmark=benchmark,
