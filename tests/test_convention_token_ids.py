@@ -11,9 +11,12 @@ from unlearnkit.eval.convention import (
     OPEN_UNLEARNING,
     OPEN_UNLEARNING_MAX_NEW_TOKENS,
     UNLEARNKIT,
+    TemplateArgs,
     encode_answer,
+    generation_prompt,
     max_new_tokens_for,
 )
+from unlearnkit.eval.tofu import EvalSettings
 from unlearnkit.logprobs import IGNORE_INDEX
 
 VOCAB = {
@@ -95,3 +98,61 @@ def test_generation_budget_is_open_unlearnings_64_under_its_convention_only():
     assert OPEN_UNLEARNING_MAX_NEW_TOKENS == 64
     assert max_new_tokens_for(OPEN_UNLEARNING, 200) == 64
     assert max_new_tokens_for(UNLEARNKIT, 200) == 200
+
+
+def test_a_system_prompt_replaces_the_templates_default_system_turn(chatml_tok):
+    template = TemplateArgs(system_prompt="Be brief.")
+    enc = encode_answer(chatml_tok, "Who wrote it?", "Ann did.", 256, OPEN_UNLEARNING, template)
+    # the given system turn, not the default one written again: <|im_start|> system \n Be ␠ brief.
+    assert enc.input_ids == SYSTEM + USER_AND_GENERATION_PROMPT + ANSWER_TURN
+    other = TemplateArgs(system_prompt="Who")
+    enc = encode_answer(chatml_tok, "Who wrote it?", "Ann did.", 256, OPEN_UNLEARNING, other)
+    prompt = [
+        1,
+        3,
+        6,
+        9,
+        2,
+        6,
+    ] + USER_AND_GENERATION_PROMPT  # <|im_start|> system \n Who <|im_end|> \n
+    assert enc.input_ids == prompt + ANSWER_TURN
+    assert enc.labels == [IGNORE_INDEX] * len(prompt) + ANSWER_TURN
+    text, add = generation_prompt(chatml_tok, "Who wrote it?", OPEN_UNLEARNING, other)
+    assert chatml_tok(text, add_special_tokens=add)["input_ids"] == prompt
+
+
+def test_base_tags_generation_prompt_ends_with_the_tagged_answer_start(base_tok):
+    text, add = generation_prompt(base_tok, "Who wrote it?", OPEN_UNLEARNING)
+    assert text == "Question: Who wrote it?\nAnswer: "
+    # Question: ␠ Who ␠ wrote ␠ it? \n Answer: ␠ (the tokens masked in the scored rendering)
+    assert base_tok(text, add_special_tokens=add)["input_ids"] == [
+        15,
+        14,
+        9,
+        14,
+        10,
+        14,
+        11,
+        6,
+        16,
+        14,
+    ]
+
+
+def test_max_items_takes_the_first_n_under_open_unlearning_and_spreads_them_otherwise():
+    records = list(range(40))
+    first = EvalSettings(max_items=5, convention=OPEN_UNLEARNING)
+    assert first.subset(records) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
+    spread = EvalSettings(max_items=5, convention=UNLEARNKIT)
+    assert spread.subset(records)[1] == [0, 8, 16, 24, 32]
+    assert EvalSettings(max_items=50, convention=OPEN_UNLEARNING).subset(records)[1] == records
+
+
+def test_template_settings_are_eval_settings_and_old_keys_read_them_as_unset():
+    s = EvalSettings(convention=OPEN_UNLEARNING, date_string="10 Apr 2025")
+    assert s.template == TemplateArgs(None, "10 Apr 2025")
+    assert s.key()["date_string"] == "10 Apr 2025"
+    old = EvalSettings(convention=OPEN_UNLEARNING).key()
+    del old["system_prompt"], old["date_string"]
+    assert EvalSettings(convention=OPEN_UNLEARNING).differs_from(old) is None
+    assert s.differs_from(old) == "date_string"

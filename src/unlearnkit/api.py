@@ -36,6 +36,8 @@ class EvalSection:
     convention: Convention = (
         "unlearnkit"  # | "open-unlearning" | "no-eos": docs/metrics.md, Conventions
     )
+    system_prompt: str | None = None  # open-unlearning convention: a system turn (None: default)
+    date_string: str | None = None  # open-unlearning convention: the template's date_string
 
 
 @dataclass

@@ -36,7 +36,8 @@ def forget_batches(tok, ctx: AttackContext, device) -> list[QABatch]:
     records, picked = ctx.settings.subset(forget_records(ctx.data, ctx.split))
     s = ctx.settings
     encoded = [
-        encode_answer(tok, r["question"], r["answer"], s.max_length, s.convention) for r in records
+        encode_answer(tok, r["question"], r["answer"], s.max_length, s.convention, s.template)
+        for r in records
     ]
     batches = []
     for start in range(0, len(records), s.batch_size):

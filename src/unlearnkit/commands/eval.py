@@ -41,7 +41,8 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-items",
         type=int,
-        help="score at most N items of each eval set, evenly spaced (default: all); "
+        help="score at most N items of each eval set, evenly spaced (the first N under "
+        "--convention open-unlearning; default: all); "
         "recorded in metrics.json",
     )
     p.add_argument(
@@ -49,6 +50,15 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
         default="unlearnkit",
         help="unlearnkit (default) | no-eos (answers scored without the EOS) | open-unlearning: score answers and tokens as open-unlearning "
         "does (docs/metrics.md, Conventions); recorded in metrics.json",
+    )
+    p.add_argument(
+        "--system-prompt",
+        help="open-unlearning convention, chat models: open the chat with this system turn "
+        "(default: the template's own)",
+    )
+    p.add_argument(
+        "--date-string",
+        help="open-unlearning convention, chat models: the template's date_string (Llama-3.x)",
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA), fp32, bf16")

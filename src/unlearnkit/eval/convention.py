@@ -16,6 +16,13 @@ Two things differ (docs/metrics.md, "Conventions", gives their sizes):
 - **Generation length.** open-unlearning's TOFU ROUGE generates at most 64 new tokens (its
   generation default); unlearnkit ``eval.max_new_tokens`` (200). Longer generations raise ROUGE-L
   recall.
+- **Per-model template settings.** open-unlearning's model configs set a system prompt (opening
+  the chat as a system turn; none: the template's own default) and, for Llama-3.x, a
+  ``date_string`` passed to the template (its "Today Date" line): ``eval.system_prompt`` and
+  ``eval.date_string``, used by the chat path's scored rendering and generation prompt alike.
+- **Item selection.** open-unlearning's subsets are the first N items of each set (a sliced
+  split), where unlearnkit's ``eval.max_items`` spreads them evenly; under the convention,
+  ``eval.max_items`` takes the first N.
 - **The last scored token.** open-unlearning's exact memorisation, extraction strength, Min-K%
   and Min-K%++ read the token-wise scores without the last scored token (meant as the EOS); the
   loss, probability, truth ratio and zlib scores count every token in both conventions.
@@ -24,9 +31,16 @@ Two things differ (docs/metrics.md, "Conventions", gives their sizes):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from unlearnkit.data.formatting import Encoded, encode_qa, has_chat_template
+from unlearnkit.data.formatting import (
+    Encoded,
+    encode_qa,
+    has_chat_template,
+    prompt_adds_own_special_tokens,
+    question_prompt,
+)
 from unlearnkit.errors import UserError
 from unlearnkit.logprobs import IGNORE_INDEX
 
@@ -52,15 +66,62 @@ def check_convention(name: str, where: str = "eval.convention") -> str:
     return name
 
 
+@dataclass(frozen=True)
+class TemplateArgs:
+    """open-unlearning's per-model chat settings (its ``template_args``), None: not given."""
+
+    system_prompt: str | None = None  # a system turn first (None: the template's own default)
+    date_string: str | None = None  # passed to the template (Llama-3.x: "Today Date: ...")
+
+    def messages(self, question: str) -> list[dict]:
+        """The chat up to the question: the system turn, if one is set, then the user turn."""
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*system, {"role": "user", "content": question}]
+
+    def kwargs(self) -> dict:
+        """The extra ``apply_chat_template`` arguments (the date string, when one is set)."""
+        return {} if self.date_string is None else {"date_string": self.date_string}
+
+
+NO_TEMPLATE_ARGS = TemplateArgs()
+
+
 def encode_answer(
-    tokenizer, question: str, answer: str, max_length: int, convention: str = UNLEARNKIT
+    tokenizer,
+    question: str,
+    answer: str,
+    max_length: int,
+    convention: str = UNLEARNKIT,
+    template: TemplateArgs = NO_TEMPLATE_ARGS,
 ) -> Encoded:
     """A question/answer pair as the convention scores it (prompt masked in the labels)."""
     if check_convention(convention) in (UNLEARNKIT, NO_EOS):
         return encode_qa(tokenizer, question, answer, max_length, add_eos=convention == UNLEARNKIT)
     if has_chat_template(tokenizer):
-        return _open_unlearning_chat(tokenizer, question, answer)
+        return _open_unlearning_chat(tokenizer, question, answer, template)
     return _open_unlearning_tags(tokenizer, question, answer, max_length)
+
+
+def generation_prompt(
+    tokenizer,
+    question: str,
+    convention: str = UNLEARNKIT,
+    template: TemplateArgs = NO_TEMPLATE_ARGS,
+) -> tuple[str, bool]:
+    """The text generation starts from, and whether to tokenise it with special tokens."""
+    if convention != OPEN_UNLEARNING:
+        return question_prompt(tokenizer, question), not prompt_adds_own_special_tokens(tokenizer)
+    if not has_chat_template(tokenizer):
+        return USER_START + question + USER_END + ASSISTANT_START, True
+    text = tokenizer.apply_chat_template(
+        template.messages(question), tokenize=False, add_generation_prompt=True, **template.kwargs()
+    )
+    return text, False
+
+
+def pick_first(convention: str) -> bool:
+    """Whether ``eval.max_items`` takes the first N items (open-unlearning's sliced split)."""
+    return convention == OPEN_UNLEARNING
 
 
 def max_new_tokens_for(convention: str, max_new_tokens: int) -> int:
@@ -78,11 +139,12 @@ def counted(values: Sequence[T], convention: str) -> Sequence[T]:
     return values if counts_last_token(convention) or len(values) < 2 else values[:-1]
 
 
-def _open_unlearning_chat(tokenizer, question: str, answer: str) -> Encoded:
+def _open_unlearning_chat(tokenizer, question: str, answer: str, template: TemplateArgs) -> Encoded:
     # open-unlearning's chat path applies no length limit; neither does this.
-    user = [{"role": "user", "content": question}]
-    full = _ids(tokenizer.apply_chat_template(user + [{"role": "assistant", "content": answer}]))
-    prompt = _ids(tokenizer.apply_chat_template(user, add_generation_prompt=True))
+    chat, extra = template.messages(question), template.kwargs()
+    reply = [{"role": "assistant", "content": answer}]
+    full = _ids(tokenizer.apply_chat_template(chat + reply, **extra))
+    prompt = _ids(tokenizer.apply_chat_template(chat, add_generation_prompt=True, **extra))
     return _masked(tokenizer, full, len(prompt))
 
 

@@ -71,6 +71,8 @@ SETTING_FLAGS = {
     "max_new_tokens": "--max-new-tokens",
     "max_items": "--max-items",
     "convention": "--convention",
+    "system_prompt": "--system-prompt",
+    "date_string": "--date-string",
 }
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from unlearnkit.data.formatting import prompt_adds_own_special_tokens, question_prompt
 from unlearnkit.data.tofu import forget_split_names, load_tofu, tofu_source
 from unlearnkit.eval.convention import (
     UNLEARNKIT,
+    TemplateArgs,
     counted,
     counts_last_token,
     encode_answer,
+    generation_prompt,
     max_new_tokens_for,
+    pick_first,
 )
 from unlearnkit.eval.engine import SeqScore, generate, score_groups
 from unlearnkit.eval.metrics import aggregate as agg
@@ -20,6 +22,8 @@ from unlearnkit.eval.metrics import aggregate as agg
 # Settings that change how fast an eval runs, not its numbers (the engine's scores do not
 # depend on how rows are batched): left out of ``EvalSettings.key``.
 SPEED_ONLY = ("progress", "batch_size", "gen_batch_size")
+# Settings added later whose absence from a recorded key means they were unset (None).
+UNSET_WHEN_ABSENT = ("system_prompt", "date_string")
 
 
 class EvalSection(Protocol):
@@ -41,6 +45,13 @@ class EvalSettings:
     progress: bool = True
     max_items: int | None = None  # per eval set: this many items, evenly spaced (None: all)
     convention: str = UNLEARNKIT  # or "open-unlearning": its answer rendering and token counts
+    system_prompt: str | None = None  # open-unlearning's chat path: a system turn (None: default)
+    date_string: str | None = None  # open-unlearning's chat path: the template's date_string
+
+    @property
+    def template(self) -> TemplateArgs:
+        """The chat settings of the open-unlearning convention (unused by the others)."""
+        return TemplateArgs(self.system_prompt, self.date_string)
 
     @classmethod
     def from_section(
@@ -56,6 +67,8 @@ class EvalSettings:
             progress=progress,
             max_items=section.max_items,
             convention=section.convention,
+            system_prompt=getattr(section, "system_prompt", None),
+            date_string=getattr(section, "date_string", None),
         )
 
     def key(self) -> dict:
@@ -73,6 +86,8 @@ class EvalSettings:
         """
         for name, value in self.key().items():
             if name not in recorded:
+                if name in UNSET_WHEN_ABSENT and value is None:
+                    continue  # written before the setting existed, when it was always unset
                 if unknown_differs:
                     return name
                 continue
@@ -84,15 +99,18 @@ class EvalSettings:
 
     def subset(self, records: list) -> tuple[list, list[int]]:
         """The records this eval scores and their indices in the full set (deterministic)."""
-        picked = pick_items(len(records), self.max_items)
+        picked = pick_items(len(records), self.max_items, first=pick_first(self.convention))
         return [records[i] for i in picked], picked
 
 
-def pick_items(n: int, max_items: int | None) -> list[int]:
+def pick_items(n: int, max_items: int | None, first: bool = False) -> list[int]:
     """All of ``range(n)``, or ``max_items`` indices evenly spaced over it (every author of TOFU's
-    forget set keeps a share, where the first N would keep the first authors only)."""
+    forget set keeps a share, where the first N would keep the first authors only), or with
+    ``first`` the first ``max_items`` (open-unlearning's sliced split)."""
     if max_items is None or max_items >= n:
         return list(range(n))
+    if first:
+        return list(range(max_items))
     return [i * n // max_items for i in range(max_items)]
 
 
@@ -104,14 +122,14 @@ def reindexed(rows: list[dict], picked: list[int]) -> list[dict]:
 
 
 def answer_generations(model, tok, questions: list[str], s: EvalSettings, desc: str) -> list[str]:
-    prompts = [question_prompt(tok, q) for q in questions]
+    rendered = [generation_prompt(tok, q, s.convention, s.template) for q in questions]
     return generate(
         model,
         tok,
-        prompts,
+        [text for text, _ in rendered],
         max_new_tokens_for(s.convention, s.max_new_tokens),
         s.gen_batch_size,
-        add_special_tokens=not prompt_adds_own_special_tokens(tok),
+        add_special_tokens=rendered[0][1] if rendered else True,
         desc=desc if s.progress else None,
     )
 
@@ -159,7 +177,10 @@ def scored_answers(
 ):
     """Each record's answers (``answers(r)``) scored as one group, and greedy answers to its question."""
     groups = [
-        [encode_answer(tok, r["question"], a, s.max_length, s.convention) for a in answers(r)]
+        [
+            encode_answer(tok, r["question"], a, s.max_length, s.convention, s.template)
+            for a in answers(r)
+        ]
         for r in records
     ]
     scores = score_groups(
