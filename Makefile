@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-kernels install install-test check-lock lock test-latest test-oldest lint format clean base-models test-real
+.PHONY: demo test test-multiprocess test-kernels install install-test check-lock lock test-latest test-oldest lint format clean base-models test-real
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The checks that launch or kill several processes (DDP and FSDP2 against one process, Ctrl-C and
+# SIGKILL in each phase, the GPU acceptance script on the CPU): about 9 minutes here; CI runs them
+# after `make test` (docs/quality.md).
+test-multiprocess: install
+	$(BIN)/python -m pytest -m multiprocess $(PYTEST_ARGS)
 
 # The fast math tests (pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection) again under
 # other kernels: two threads, then oneDNN (mkldnn) off (tests/kernels.py; docs/quality.md "Float

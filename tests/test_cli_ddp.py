@@ -189,6 +189,7 @@ BOUND = 60  # seconds from the death of rank 1 to the exit of the survivor
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_dying_rank_stops_the_other_with_one_line_without_an_agent(files, tmp_path):
     """Two processes started as a scheduler would (srun: env:// only, no launcher watching)."""
     data, model = files
@@ -227,6 +228,7 @@ def test_a_dying_rank_stops_the_other_with_one_line_without_an_agent(files, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_a_dying_rank_ends_the_launch_with_one_line_from_the_other(files, tmp_path):
     """Under `accelerate launch` (torchrun's agent watches the processes)."""
     data, model = files

@@ -47,6 +47,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_fsdp2_through_the_cli_matches_ddp_and_writes_each_file_once(files, tmp_path):
     data, model = files
     trace = tmp_path / "trace"

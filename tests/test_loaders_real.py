@@ -76,4 +76,5 @@ def test_forget_split_names():
         "holdout": "holdout05",
         "forget_eval": "forget05_perturbed",
         "retain_eval": "retain_perturbed",
+        "validation_eval": "validation05_perturbed",  # a world's validation part (optional)
     }

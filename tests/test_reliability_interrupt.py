@@ -60,6 +60,7 @@ def test_the_hook_names_every_phase_of_a_run():
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("phase", PHASES)
 def test_ctrl_c_in_each_phase_exits_130_and_its_resume_command_ends_like_an_uninterrupted_run(
     inputs, baseline, tmp_path, phase

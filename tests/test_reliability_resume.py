@@ -92,6 +92,7 @@ def resume(inputs, out: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_sigkill_between_steps_then_resume_gives_the_same_metrics(inputs, baseline, tmp_path):
     out = tmp_path / "run"
     proc = unlearn_process(argv(inputs, out), prelude=SLOW_STEPS)
@@ -108,6 +109,7 @@ def test_sigkill_between_steps_then_resume_gives_the_same_metrics(inputs, baseli
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_sigkill_while_writing_a_checkpoint_leaves_it_unpublished(inputs, baseline, tmp_path):
     out = tmp_path / "run"
     status, _, _ = unlearn_subprocess(argv(inputs, out), prelude=KILL_WHILE_SAVING)
@@ -123,6 +125,7 @@ def test_sigkill_while_writing_a_checkpoint_leaves_it_unpublished(inputs, baseli
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(inputs, baseline, tmp_path):
     out = tmp_path / "run with spaces"
     proc = unlearn_process(argv(inputs, out), prelude=SLOW_STEPS)

@@ -67,6 +67,7 @@ CASES = [
 
 
 @pytest.mark.slow
+@pytest.mark.multiprocess
 @pytest.mark.parametrize(("method", "params"), CASES, ids=[c[0] for c in CASES])
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, method, params):
     # 4 forget rows: every step sees all of them either way.

@@ -121,6 +121,7 @@ def sharded_runs(tmp_path_factory):
     return root, data
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize(("method", "params"), CASES, ids=[m for m, _ in CASES])
 def test_fsdp2_on_two_processes_matches_one_process(sharded_runs, tmp_path, method, params):
     root, data = sharded_runs
@@ -167,6 +168,7 @@ def test_fsdp2_with_uneven_shards_matches_one_process(tmp_path):
             torch.testing.assert_close(saved[name], p.detach(), rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.multiprocess
 def test_fsdp2_rmu_matches_ddp_and_keeps_its_frozen_layers(tmp_path):
     data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
     model_dir = _save(trained_model(), tmp_path / "model")
@@ -185,6 +187,7 @@ def test_fsdp2_rmu_matches_ddp_and_keeps_its_frozen_layers(tmp_path):
     assert torch.equal(got["model.embed_tokens.weight"], start["model.embed_tokens.weight"])
 
 
+@pytest.mark.multiprocess
 def test_fsdp2_refuses_a_tied_embedding_whose_rows_do_not_split_evenly(tmp_path):
     data = write_tofu(tmp_path / "data", retain=[RETAIN[0]] * 8)
     model_dir = _save(_odd_model(extra_rows=1), tmp_path / "model")
@@ -201,6 +204,7 @@ def test_fsdp2_refuses_a_tied_embedding_whose_rows_do_not_split_evenly(tmp_path)
     assert "401-row embedding" in run.stderr and "do not split evenly over 2" in run.stderr
 
 
+@pytest.mark.multiprocess
 def test_fsdp2_sam_under_bf16_autocast_sees_its_perturbation(tmp_path):
     """The additive path gathers each module's sharded ε: the forward sees all of it (an ε written
     into the fp32 shards would mostly round away in the bf16 matmuls at this ρ)."""
@@ -219,6 +223,7 @@ def test_fsdp2_sam_under_bf16_autocast_sees_its_perturbation(tmp_path):
         assert h["sam_seen_cos"] > 0.999 and h["sam_applied_norm"] == pytest.approx(0.01, rel=0.01)
 
 
+@pytest.mark.multiprocess
 def test_fsdp2_custom_step_with_gradient_accumulation_matches_ddp(tmp_path):
     """2 processes × 1 row × 2 micro-batches, FSDP2 against DDP: in the micro-batch where the
     Trainer defers FSDP2's gradient sync the custom step must still get global gradients (SAM's
