@@ -9,9 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
-import torch.distributed as dist
 
-from unlearnkit.methods.shards import flat_local, group_of, is_sharded, sums
+from unlearnkit.methods.shards import flat_local, group_of, is_sharded, sums, tensor_sums
 
 if TYPE_CHECKING:
     from unlearnkit.methods.base import GradEngine, Logs
@@ -84,17 +83,11 @@ def project_out(g_f: GradList, g_r: GradList) -> Grads:
 def project_out_per_tensor(g_f: GradList, g_r: GradList, eps: float = 1e-8) -> Grads:
     """GCD per parameter tensor: g_f,i − (⟨g_f,i, g_r,i⟩/(‖g_r,i‖² + eps))·g_r,i for each i."""
     pairs = _pairs(g_f, g_r)
-    group = group_of(f for f, _ in pairs)
-    dots = [
-        (torch.stack([torch.dot(flat_local(f), flat_local(r)), flat_local(r).pow(2).sum()]), f)
-        for f, r in pairs
-    ]
-    if group is None:
-        totals = [d.double() for d, _ in dots]
-    else:  # one all-reduce for every tensor's two dots; a whole tensor's counted on one rank only
-        first = dist.get_rank(group) == 0
-        parts = [d if is_sharded(f) or first else torch.zeros_like(d) for d, f in dots]
-        totals = list(sums([(torch.cat(parts), True)], group, size=2 * len(parts)).view(-1, 2))
+    totals = tensor_sums(
+        [(torch.stack([torch.dot(flat_local(f), flat_local(r)), flat_local(r).pow(2).sum()]), f)
+         for f, r in pairs],
+        size=2,
+    )  # fmt: skip
     coefs = iter([float(fr / (rr + eps)) for fr, rr in totals])
     out: Grads = []
     for f, r in zip(g_f, g_r, strict=True):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnkit.casting import casts_weights, parameter_users
-from unlearnkit.methods.shards import flat_local, full, group_of, is_sharded, sums
+from unlearnkit.methods.shards import flat_local, full, tensor_sums
 
 LOW = (torch.bfloat16, torch.float16)
 
@@ -159,18 +159,12 @@ def _cast(users: dict, p: torch.Tensor) -> bool:
 def seen_of(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Seen:
     """:class:`Seen` from (what the forward sees, ε) per tensor: per-tensor fp32 dots, fp64 sums
     (FSDP2 shards: over local slices, then one all-reduce)."""
-    pairs = list(pairs)
-    group = group_of(e for _, e in pairs)
     terms = []
     for seen, e in pairs:
         s, v = flat_local(seen), flat_local(e)
         terms.append((torch.stack([torch.dot(s, v), torch.dot(s, s), torch.dot(v, v)]), e))
-    if group is not None:  # a whole tensor's terms counted on one rank only
-        first = torch.distributed.get_rank(group) == 0
-        terms = [(t if is_sharded(e) or first else torch.zeros_like(t), True) for t, e in terms]
-    else:
-        terms = [(t, False) for t, _ in terms]
-    dot, ss, ee = sums(terms, group, size=3).unbind()
+    totals = tensor_sums(terms, size=3)
+    dot, ss, ee = (sum(totals) if totals else torch.zeros(3, dtype=torch.float64)).unbind()
     norm = ss.sqrt()
     denom = norm * ee.sqrt()
     cos = dot / denom if float(denom) > 0 else torch.zeros_like(dot)

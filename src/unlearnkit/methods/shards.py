@@ -55,6 +55,24 @@ def sums(terms: Iterable[tuple[torch.Tensor, bool]], group, size: int = 1) -> to
     return total[0] if size == 1 else total
 
 
+def tensor_sums(terms: list[tuple[torch.Tensor, torch.Tensor]], size: int) -> list[torch.Tensor]:
+    """Per tensor, ``size`` fp64 sums over all its elements, from (this process's partial sums, the
+    tensor they come from): one all-reduce for every tensor when something is sharded, where a
+    whole tensor's sums count on the group's first rank only."""
+    group = group_of(t for _, t in terms)
+    if group is None:
+        return [v.double().reshape(size) for v, _ in terms]
+    first = dist.get_rank(group) == 0
+    parts = [v if is_sharded(t) or first else torch.zeros_like(v) for v, t in terms]
+    if not parts:
+        return []
+    return list(
+        sums([(torch.cat([p.reshape(size) for p in parts]), True)], group, size * len(parts)).view(
+            -1, size
+        )
+    )
+
+
 def flat_local(t: torch.Tensor) -> torch.Tensor:
     """This process's slice of ``t`` as one fp32 vector."""
     return local(t).float().reshape(-1)
